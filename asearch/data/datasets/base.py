@@ -1,0 +1,291 @@
+"""The base of every dataset reader, and the small parsers all readers share.
+
+A reader lists its videos (names) cheaply at construction and builds each :class:`~asearch.data.sequence.Sequence`
+on first access (annotation text files are read then; frames are read lazily by ``Sequence.frame``). Every reader
+accepts a split file (one video name per line; blank lines and lines starting with ``#`` are ignored) that replaces
+the built-in split, and an optional attribute-word annotation (see :mod:`asearch.data.attributes`).
+"""
+from __future__ import annotations
+
+import abc
+import os
+import re
+from pathlib import Path
+from typing import ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence as Seq, Tuple, Union
+
+import numpy as np
+
+from asearch.data.attributes import load_attribute_words
+from asearch.data.sequence import Sequence
+from asearch.errors import DataError
+
+__all__ = [
+    "SequenceDataset",
+    "IMAGE_EXTENSIONS",
+    "natural_key",
+    "list_images",
+    "read_boxes",
+    "read_int_values",
+    "read_sentence",
+    "read_split_file",
+    "pad_first_frame_only",
+]
+
+PathLike = Union[str, os.PathLike]
+AttributeSource = Union[PathLike, Mapping[str, object], None]
+
+#: Image file suffixes a frame folder may hold (compared case-insensitively).
+IMAGE_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
+
+_SEPARATORS = re.compile(r"[,;\s]+")
+
+
+def natural_key(name: str) -> list:
+    """Sort key that orders digit runs by value: ``img2.png`` < ``img10.jpg`` (case-insensitive for text)."""
+    return [int(tok) if tok.isdigit() else tok.lower() for tok in re.split(r"(\d+)", name)]
+
+
+def list_images(folder: PathLike, field: str = "frames") -> List[str]:
+    """Image files of ``folder`` in natural order; a missing folder raises :class:`DataError`."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError("image folder not found", path=folder, field=field)
+    names = [n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")]
+    return [str(folder / n) for n in sorted(names, key=natural_key)]
+
+
+def _data_lines(path: Path, field: str) -> List[Tuple[int, str]]:
+    """Non-empty lines with 1-based line numbers; trailing blank lines are dropped, inner blank lines are errors."""
+    if not path.is_file():
+        raise DataError("file not found", path=path, field=field)
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    lines = text.splitlines()  # handles \r\n and lone \r
+    while lines and not lines[-1].strip():
+        lines.pop()
+    out = []
+    for i, line in enumerate(lines, start=1):
+        if not line.strip():
+            raise DataError(f"line {i}: empty row inside the annotation", path=path, field=field)
+        out.append((i, line.strip()))
+    return out
+
+
+def read_boxes(path: PathLike, field: str = "groundtruth") -> np.ndarray:
+    """Read ``N×4`` boxes ``x, y, w, h``, one row per line, comma- and/or white-space separated (CRLF allowed).
+
+    A row that is not 4 numbers, or holds NaN/inf, raises :class:`DataError` with the line number.
+    """
+    path = Path(path)
+    rows = []
+    for lineno, line in _data_lines(path, field):
+        tokens = [t for t in _SEPARATORS.split(line) if t]
+        if len(tokens) != 4:
+            raise DataError(f"line {lineno}: expected 4 values x,y,w,h, got {len(tokens)}: {line!r}",
+                            path=path, field=field)
+        try:
+            values = [float(t) for t in tokens]
+        except ValueError:
+            raise DataError(f"line {lineno}: non-numeric value in box row {line!r}", path=path, field=field) from None
+        if not all(np.isfinite(values)):
+            raise DataError(f"line {lineno}: NaN or infinite value in box row {line!r}", path=path, field=field)
+        rows.append(values)
+    if not rows:
+        raise DataError("no boxes in the file", path=path, field=field)
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+
+
+def read_int_values(path: PathLike, field: str) -> np.ndarray:
+    """Read integers separated by commas, white space or newlines (a single row or one per line) into a 1-D array.
+
+    A token that is not an integer raises :class:`DataError` with its line number.
+    """
+    path = Path(path)
+    values: List[int] = []
+    for lineno, line in _data_lines(path, field):
+        for tok in (t for t in _SEPARATORS.split(line) if t):
+            try:
+                number = float(tok)
+            except ValueError:
+                raise DataError(f"line {lineno}: not an integer: {tok!r}", path=path, field=field) from None
+            if not np.isfinite(number) or not number.is_integer():
+                raise DataError(f"line {lineno}: not an integer: {tok!r}", path=path, field=field)
+            values.append(int(number))
+    return np.asarray(values, dtype=np.int64)
+
+
+def read_sentence(path: PathLike, field: str = "language", allow_empty: bool = False) -> Optional[str]:
+    """The language description in ``path`` (lines joined by a space), None when the file does not exist.
+
+    An empty file raises :class:`DataError` unless ``allow_empty`` (then None is returned).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    text = " ".join(line.strip() for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines())
+    text = " ".join(text.split())
+    if not text:
+        if allow_empty:
+            return None
+        raise DataError("the language file is empty", path=path, field=field)
+    return text
+
+
+def read_split_file(path: PathLike) -> List[str]:
+    """Video names of a split file: one per line, blank lines and ``#`` comments ignored, duplicates an error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("split file not found", path=path, field="split_file")
+    names: List[str] = []
+    seen: Dict[str, int] = {}
+    for lineno, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        name = line.strip()
+        if not name or name.startswith("#"):
+            continue
+        if name in seen:
+            raise DataError(f"line {lineno}: video '{name}' already listed at line {seen[name]}", path=path,
+                            field="split_file")
+        seen[name] = lineno
+        names.append(name)
+    if not names:
+        raise DataError("the split file lists no video", path=path, field="split_file")
+    return names
+
+
+def pad_first_frame_only(boxes: np.ndarray, num_frames: int) -> np.ndarray:
+    """Extend a one-row annotation (test splits of GOT-10k/TrackingNet) to ``num_frames`` rows of NaN after row 0."""
+    out = np.full((num_frames, 4), np.nan, dtype=np.float64)
+    out[0] = boxes[0]
+    return out
+
+
+class SequenceDataset(abc.ABC):
+    """A list of videos of one dataset split, indexable by position or by name.
+
+    Subclasses set :attr:`dataset_name`, :attr:`LAYOUT` (the expected on-disk layout, shown in errors),
+    :attr:`SPLIT_BY_FOLDER` (whether a split is a folder, which a split file then selects from),
+    :attr:`NATIVE_LANGUAGE` and :attr:`ATTRIBUTE_NAMES`, and implement :meth:`_list_names` and :meth:`_load`.
+
+    Args:
+        root: dataset root folder.
+        split: the split name (meaning per dataset).
+        attributes: attribute-word annotation (file path or mapping ``video -> words``) filling
+            ``Sequence.attributes``; videos not in it keep what the reader found (usually None).
+        split_file: a file of video names (one per line) replacing the built-in split.
+    """
+
+    dataset_name: ClassVar[str] = ""
+    LAYOUT: ClassVar[str] = ""
+    SPLIT_BY_FOLDER: ClassVar[bool] = False
+    NATIVE_LANGUAGE: ClassVar[bool] = False
+    ATTRIBUTE_NAMES: ClassVar[Tuple[str, ...]] = ()
+
+    def __init__(self, root: PathLike, split: str = "test", attributes: AttributeSource = None,
+                 split_file: Optional[PathLike] = None) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataError(f"dataset root not found. Expected layout: {self.LAYOUT}", path=self.root, field="root")
+        self.split = split
+        self.split_file = None if split_file is None else Path(split_file)
+        self.attribute_words: Optional[Dict[str, List[str]]] = (
+            None if attributes is None else load_attribute_words(attributes))
+        if self.split_file is not None:
+            candidates = self._list_names(split if self.SPLIT_BY_FOLDER else None)
+            self._names = self._select(read_split_file(self.split_file), candidates)
+        else:
+            self._names = self._list_names(split)
+        self._index = {n: i for i, n in enumerate(self._names)}
+        self._cache: Dict[str, Sequence] = {}
+
+    # -- subclass hooks ---------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _list_names(self, split: Optional[str]) -> List[str]:
+        """Video names of ``split`` (None: every video the split file may choose from)."""
+
+    @abc.abstractmethod
+    def _load(self, name: str) -> Sequence:
+        """Build the :class:`Sequence` of video ``name`` from its annotation files."""
+
+    # -- shared behaviour -------------------------------------------------------------------------------------------
+    def _select(self, wanted: List[str], candidates: Seq[str]) -> List[str]:
+        known = set(candidates)
+        for name in wanted:
+            if name not in known:
+                raise DataError(
+                    f"video '{name}' is not in the dataset under {self.root}"
+                    + (f" (split folder '{self.split}')" if self.SPLIT_BY_FOLDER else ""),
+                    path=self.split_file, field="split_file",
+                )
+        return list(wanted)
+
+    def _attribute_words_of(self, name: str) -> Optional[List[str]]:
+        if self.attribute_words is None:
+            return None
+        words = self.attribute_words.get(name)
+        return None if words is None else list(words)
+
+    @property
+    def name(self) -> str:
+        """Dataset name (registry key), e.g. ``"lasot"``."""
+        return self.dataset_name
+
+    @property
+    def names(self) -> List[str]:
+        """Video names in this split, in order."""
+        return list(self._names)
+
+    @property
+    def has_language(self) -> bool:
+        """True when the videos carry language: native sentences or an attribute-word annotation."""
+        return self.NATIVE_LANGUAGE or self.attribute_words is not None
+
+    @property
+    def attribute_names(self) -> Tuple[str, ...]:
+        """Names of the per-video attribute flags this dataset has (empty when none)."""
+        return self.ATTRIBUTE_NAMES
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._index
+
+    def __iter__(self) -> Iterator[Sequence]:
+        for name in self._names:
+            yield self[name]
+
+    def __getitem__(self, key: Union[int, str]) -> Sequence:
+        if isinstance(key, (int, np.integer)):
+            if not -len(self._names) <= int(key) < len(self._names):
+                raise IndexError(f"{self.dataset_name}: index {key} out of range for {len(self._names)} videos")
+            name = self._names[int(key)]
+        elif isinstance(key, str):
+            if key not in self._index:
+                raise KeyError(f"{self.dataset_name} ({self.split}): no video named '{key}'")
+            name = key
+        else:
+            raise TypeError(f"index a dataset by position or video name, not {type(key).__name__}")
+        seq = self._cache.get(name)
+        if seq is None:
+            seq = self._load(name)
+            seq.dataset = self.dataset_name
+            words = self._attribute_words_of(name)
+            if words is not None:  # a given annotation replaces words a reader derives itself (GOT-10k)
+                seq.attributes = words
+            self._cache[name] = seq
+        return seq
+
+    def sequences(self) -> List[Sequence]:
+        """Every video of the split as a list (loads all annotations)."""
+        return [self[n] for n in self._names]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={str(self.root)!r}, split={self.split!r}, videos={len(self)})"
+
+    # -- helpers for subclasses -------------------------------------------------------------------------------------
+    @staticmethod
+    def _check_counts(name: str, frames: List[str], boxes: np.ndarray, gt_path: Path, img_dir: Path) -> None:
+        if len(frames) != len(boxes):
+            raise DataError(
+                f"sequence '{name}': {len(frames)} frames in {img_dir} but {len(boxes)} boxes",
+                path=gt_path, field="groundtruth",
+            )
