@@ -1,10 +1,62 @@
-"""`asearch evaluate`: OPE evaluation of results."""
+"""`asearch evaluate`: OPE evaluation of results folders on a benchmark (tables, plots, results.json)."""
 from __future__ import annotations
 
-from asearch.commands import not_available
+import argparse
+from typing import List, Tuple
+
+from asearch.evaluation.metrics import PROTOCOLS
+
+
+def add_dataset_args(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``evaluate`` and ``report``: results folders, dataset, protocol, names."""
+    p.add_argument("--results", nargs="+", required=True, metavar="DIR",
+                   help="results folders, one per tracker, holding <sequence>.txt files")
+    p.add_argument("--dataset", required=True, help="dataset name (lasot, lasot_ext, tnl2k, otb99_lang, got10k, "
+                   "trackingnet, synthetic)")
+    p.add_argument("--root", default=None, help="dataset root (default: from the dataset's environment variable)")
+    p.add_argument("--split", default=None, help="dataset split (default: the dataset's test split)")
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help="evaluation protocol (default per dataset: lasot for LaSOT/LaSOT_ext/TNL2K/synthetic, "
+                   "otb for OTB99-Lang, got10k, trackingnet)")
+    p.add_argument("--names", nargs="+", default=None, metavar="NAME",
+                   help="tracker names, one per results folder (default: folder names)")
+
+
+def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object], str]:
+    """Load the dataset and evaluate every results folder: (table, results, sequences, protocol)."""
+    from asearch.evaluation.metrics import default_protocol
+    from asearch.evaluation.report import evaluate_trackers, load_sequences
+
+    protocol = args.protocol or default_protocol(args.dataset)
+    sequences = load_sequences(args.dataset, root=args.root, split=args.split)
+    table, results = evaluate_trackers(args.results, sequences, protocol=protocol, names=args.names)
+    return table, results, sequences, protocol
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, print the summary (and per-attribute) tables, write plots, CSVs and results.json."""
+    from asearch.evaluation.report import attribute_table_for, format_table, write_evaluation
+
+    table, results, sequences, protocol = run_evaluation(args)
+    print(f"{args.dataset} ({len(sequences)} sequences, protocol {protocol}); scores in %")
+    print(format_table(table))
+    attrs = attribute_table_for(results, sequences)
+    if attrs is not None and len(attrs):
+        print("\nper attribute (" + ("AO" if protocol == "got10k" else "SUC") + " %):")
+        print(format_table(attrs))
+    out = args.out or f"evaluation_{args.dataset}"
+    paths = write_evaluation(out, table, results, sequences,
+                             meta={"dataset": args.dataset, "split": args.split, "protocol": protocol})
+    print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def add_parser(sub) -> None:
     """Register `asearch evaluate`."""
-    p = sub.add_parser("evaluate", help="OPE evaluation of results (not available yet)")
-    p.set_defaults(func=not_available("evaluate", "OPE evaluation of results"))
+    p = sub.add_parser("evaluate", help="OPE evaluation of results folders (SUC, P, P_norm, plots)",
+                       description="Evaluate tracking results (<sequence>.txt files) against a dataset's ground "
+                       "truth: prints SUC / P / P_norm per tracker, writes success/precision plots, summary.csv, "
+                       "attributes.csv (when the dataset has attribute flags) and results.json.")
+    add_dataset_args(p)
+    p.add_argument("--out", default=None, help="output folder (default: evaluation_<dataset>)")
+    p.set_defaults(func=run)

@@ -1,0 +1,120 @@
+"""evaluate_trackers / write_evaluation / report and the `asearch evaluate` / `asearch report` commands.
+
+The dataset comes from a stand-in ``asearch.data.registry`` module (two 3-frame sequences built directly as
+Sequence records), so the test exercises the command's plumbing without depending on a dataset layout.
+
+Worked numbers (lasot protocol, 21 thresholds, frame 0 set to the GT):
+  tracker "good" predicts the GT: IoU 1 everywhere -> 20/21 per sequence -> SUC 95.2 %, P 100 %.
+  tracker "bad": s1 frames 1-2 shifted by 5 px (IoU 1/3 -> 7 counts): (20+7+7)/63 = 34/63 = 54.0 %;
+  s2 frames 1-2 far away: 20/63 = 31.7 %; SUC (34+20)/126 = 42.9 %; P: s1 3/3, s2 1/3 -> 66.7 %.
+"""
+import json
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from asearch.cli import main
+from asearch.data.sequence import Sequence
+from asearch.errors import DataError
+from asearch.evaluation import evaluate_trackers, write_evaluation, write_report, write_results
+
+
+def _sequences(frames_dir="nowhere"):
+    s1 = Sequence(name="s1", frames=[f"{frames_dir}/s1/{i}.jpg" for i in range(3)], boxes=[[10, 10, 10, 10]] * 3,
+                  visible=[True] * 3, attribute_flags={"fast_motion": True, "occlusion": False})
+    s2 = Sequence(name="s2", frames=[f"{frames_dir}/s2/{i}.jpg" for i in range(3)], boxes=[[20, 20, 10, 10]] * 3,
+                  visible=[True] * 3, attribute_flags={"fast_motion": False, "occlusion": True})
+    return [s1, s2]
+
+
+def _write_trackers(root):
+    good, bad = root / "good", root / "bad"
+    for s in _sequences():
+        write_results(good, s.name, s.boxes, fps=20.0)
+    write_results(bad, "s1", [[0, 0, 1, 1], [15, 10, 10, 10], [15, 10, 10, 10]], fps=10.0)
+    write_results(bad, "s2", [[0, 0, 1, 1], [100, 100, 10, 10], [100, 100, 10, 10]], fps=10.0)
+    return good, bad
+
+
+def test_evaluate_trackers_table_files_and_attributes(tmp_path):
+    good, bad = _write_trackers(tmp_path)
+    seqs = _sequences()
+    table, results = evaluate_trackers([bad, good], seqs, protocol="lasot")
+    assert list(table.index) == ["good", "bad"]  # best first
+    assert table.loc["good", "SUC"] == pytest.approx(100 * 20 / 21)
+    assert table.loc["bad", "SUC"] == pytest.approx(100 * 54 / 126)
+    assert table.loc["bad", "P"] == pytest.approx(100 * 2 / 3)
+    assert table.loc["good", "FPS"] == pytest.approx(20.0)
+    paths = write_evaluation(tmp_path / "out", table, results, seqs, meta={"dataset": "toy"})
+    for key in ("summary", "success_plot", "precision_plot", "attributes", "results"):
+        assert paths[key].is_file() and paths[key].stat().st_size > 0
+    data = json.loads(paths["results"].read_text())
+    assert data["sequences"] == ["s1", "s2"]
+    assert data["trackers"]["bad"]["per_sequence"]["suc"] == pytest.approx([34 / 63, 20 / 63])
+    attrs = (tmp_path / "out" / "attributes.csv").read_text().splitlines()
+    assert attrs[0] == "attribute,n,good,bad"
+    assert attrs[1].startswith("fast_motion,1,95.2381,53.9683")
+    report = write_report(tmp_path / "rep" / "report.md", table, results, seqs, title="Toy")
+    text = report.read_text()
+    assert text.startswith("# Toy")
+    assert "| good | 95.2 | 100.0 |" in text
+    assert "![Success plot](success_plot.png)" in text and (tmp_path / "rep" / "success_plot.png").is_file()
+    assert "| occlusion | 1 | 95.2 | 31.7 |" in text
+
+
+def test_missing_results_file_is_named(tmp_path):
+    good, _ = _write_trackers(tmp_path)
+    (good / "s2.txt").unlink()
+    with pytest.raises(DataError, match="no results for sequence 's2'"):
+        evaluate_trackers([good], _sequences())
+
+
+def test_got10k_reads_image_size_from_first_frame(tmp_path):
+    import cv2
+
+    frame = tmp_path / "f" / "0.png"
+    frame.parent.mkdir()
+    cv2.imwrite(str(frame), np.zeros((30, 40, 3), np.uint8))  # W = 40, H = 30
+    seq = Sequence(name="g", frames=[str(frame)] * 2, boxes=[[1, 1, 5, 5], [30, 10, 20, 10]], visible=[True, True])
+    write_results(tmp_path / "trk", "g", [[1, 1, 5, 5], [30, 10, 10, 10]])
+    # GT of frame 1 clipped to (30, 10, 10, 10): IoU 1 (0.5 without clipping); frame 0 is excluded
+    table, results = evaluate_trackers([tmp_path / "trk"], [seq], protocol="got10k")
+    assert table.loc["trk", "AO"] == pytest.approx(100.0)
+    assert results["trk"]["n_frames"] == 1
+
+
+@pytest.fixture
+def fake_registry(monkeypatch):
+    calls = []
+
+    def build_dataset(name, root=None, split=None):
+        calls.append((name, root, split))
+        return _sequences()
+
+    module = types.ModuleType("asearch.data.registry")
+    module.build_dataset = build_dataset
+    monkeypatch.setitem(sys.modules, "asearch.data.registry", module)
+    return calls
+
+
+def test_evaluate_and_report_commands(tmp_path, fake_registry, capsys):
+    good, bad = _write_trackers(tmp_path)
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--results", str(good), str(bad), "--dataset", "lasot", "--root", "R", "--split", "test",
+               "--names", "Good", "Bad", "--out", str(out)])
+    assert rc == 0
+    assert fake_registry == [("lasot", "R", "test")]
+    printed = capsys.readouterr().out
+    assert "protocol lasot" in printed and "95.2" in printed and "42.9" in printed and "fast_motion" in printed
+    assert {p.name for p in out.iterdir()} >= {"summary.csv", "success_plot.png", "precision_plot.png",
+                                                "attributes.csv", "results.json"}
+    rc = main(["report", "--results", str(good), str(bad), "--dataset", "lasot", "--out", str(tmp_path / "r.md")])
+    assert rc == 0
+    text = (tmp_path / "r.md").read_text()
+    assert "| good | 95.2 |" in text and "| bad | 42.9 |" in text and "`lasot`" in text
+    (bad / "s1.txt").unlink()
+    rc = main(["evaluate", "--results", str(bad), "--dataset", "lasot", "--out", str(out)])
+    assert rc == 2
+    assert "no results for sequence 's1'" in capsys.readouterr().err
