@@ -1,0 +1,766 @@
+"""The synthetic vision-language tracking benchmark: generated videos in the LaSOT layout, with language.
+
+Every video shows a coloured target and ``distractors`` other objects moving smoothly over a textured grey
+background, with scale change, occluder patches (partial and full occlusion) and out-of-view episodes. The language
+carries information the first-frame template does not (SPEC §8):
+
+* the target's appearance (shape and texture) changes over the video, while its colour stays the one named by the
+  colour word and the sentence;
+* the distractors look like the initial template (the target's first shape and texture) but have other colours.
+
+So a tracker that only matches the first-frame template drifts to a distractor once the target changes shape, while
+the colour word keeps pointing at the target. Everything is deterministic from the seed: video ``i`` is drawn from
+``numpy.random.default_rng([seed, i])``.
+
+On-disk layout (the LaSOT layout, read by ``asearch.data.registry.build_dataset("synthetic", root, split)``)::
+
+    DIR/<class>/<class>-<n>/img/00000001.jpg ...
+    DIR/<class>/<class>-<n>/groundtruth.txt        x,y,w,h integers, one row per frame (0,0,0,0 when out of view)
+    DIR/<class>/<class>-<n>/full_occlusion.txt     one comma-separated row of 0/1
+    DIR/<class>/<class>-<n>/out_of_view.txt        one comma-separated row of 0/1
+    DIR/<class>/<class>-<n>/nlp.txt                one sentence
+    DIR/attributes.json, DIR/attributes.pth        {video: "major,root,color,position"}
+    DIR/splits/{train,val,test}.txt                video names, one per line
+    DIR/meta.json                                  generator parameters, seed, version and a per-video scene summary
+
+``<class>`` is the target's initial shape (also the major-class attribute word); the root-class word is ``shape``.
+Box coordinates use the pixel-centre convention of :mod:`asearch.data.crops` (pixel ``i`` is centred on ``i``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from asearch.config import to_dict
+from asearch.errors import ConfigError, DataError
+from asearch.io import atomic_torch_save, atomic_write_json, atomic_write_text
+
+__all__ = [
+    "SyntheticConfig",
+    "SyntheticVideo",
+    "SHAPES",
+    "TEXTURES",
+    "COLORS",
+    "FORMAT_VERSION",
+    "synthesize_video",
+    "generate_benchmark",
+    "position_word",
+    "shape_mask",
+]
+
+FORMAT_VERSION = 1
+
+#: Shape names; every shape fills its bounding box exactly, so the box does not depend on the shape.
+SHAPES: Tuple[str, ...] = ("circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon")
+#: Texture names; textures mix the colour with a darker shade of the same hue (the colour word stays true).
+TEXTURES: Tuple[str, ...] = ("solid", "stripes", "checker", "dots")
+#: Colour words and their RGB values: saturated hues, far from the grey backgrounds and occluders.
+COLORS: Dict[str, Tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 170, 60),
+    "blue": (40, 80, 220),
+    "yellow": (235, 215, 40),
+    "purple": (140, 50, 190),
+    "orange": (245, 135, 25),
+    "cyan": (40, 200, 210),
+    "pink": (240, 120, 190),
+}
+_DARK = 0.55  # the second shade of a texture: the colour times this factor (same chromaticity)
+_BACKGROUNDS = ("noise", "gradient", "stripes", "checker")
+
+
+@dataclass
+class SyntheticConfig:
+    """Parameters of the synthetic benchmark (all sizes in pixels of a ``size``×``size`` frame).
+
+    Attributes:
+        videos: number of videos.
+        frames: frames per video.
+        size: frame side (square frames; 128 keeps CPU runs fast).
+        seed: master seed; video ``i`` uses ``numpy.random.default_rng([seed, i])``.
+        distractors: distractor objects per video (initial target look, other colours).
+        appearance_changes: how many times the target changes shape/texture (the last shape differs from the first).
+        morph_frames: frames of cross-fade at each appearance change.
+        min_target, max_target: range of the target's initial side as a fraction of ``size``.
+        speed: mean speed in pixels per frame at ``size`` 128 (scaled with the frame size).
+        scale_change: amplitude of the log-scale oscillation of every object (0 = constant size).
+        full_occlusion_prob: chance that a video has an occluder patch that fully hides the target for a while.
+        partial_occlusion_prob: chance of a thin occluder bar that hides part of the target.
+        out_of_view_prob: chance that the target leaves the frame for a while and comes back.
+        noise: standard deviation of the per-frame pixel noise.
+        image_format: ``jpg`` or ``png`` (file names always end in ``.jpg`` for ``jpg``, ``.png`` otherwise).
+        jpeg_quality: JPEG quality (chroma is not subsampled, so colours survive on small objects).
+        splits: train/val/test fractions of the videos.
+    """
+
+    videos: int = 20
+    frames: int = 60
+    size: int = 128
+    seed: int = 0
+    distractors: int = 2
+    appearance_changes: int = 2
+    morph_frames: int = 4
+    min_target: float = 0.13
+    max_target: float = 0.22
+    speed: float = 1.2
+    scale_change: float = 0.2
+    full_occlusion_prob: float = 0.5
+    partial_occlusion_prob: float = 0.5
+    out_of_view_prob: float = 0.4
+    noise: float = 3.0
+    image_format: str = "jpg"
+    jpeg_quality: int = 95
+    splits: List[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+
+    def validate(self) -> "SyntheticConfig":
+        """Check every field; raise :class:`ConfigError` naming the bad one. Returns ``self``."""
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"synthetic config: key '{name}' {why}, got {getattr(self, name)!r}")
+
+        if self.videos < 1:
+            raise bad("videos", "must be >= 1")
+        if self.frames < 2:
+            raise bad("frames", "must be >= 2")
+        if self.size < 32:
+            raise bad("size", "must be >= 32")
+        if not 0 <= self.distractors < len(COLORS):
+            raise bad("distractors", f"must be in 0..{len(COLORS) - 1}")
+        if self.appearance_changes < 0:
+            raise bad("appearance_changes", "must be >= 0")
+        if self.morph_frames < 1:
+            raise bad("morph_frames", "must be >= 1")
+        if not 0.02 <= self.min_target <= self.max_target <= 0.5:
+            raise bad("min_target", "and max_target must satisfy 0.02 <= min_target <= max_target <= 0.5")
+        if self.speed < 0:
+            raise bad("speed", "must be >= 0")
+        if not 0 <= self.scale_change <= 1:
+            raise bad("scale_change", "must be in [0, 1]")
+        for name in ("full_occlusion_prob", "partial_occlusion_prob", "out_of_view_prob"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise bad(name, "must be a probability in [0, 1]")
+        if self.noise < 0:
+            raise bad("noise", "must be >= 0")
+        if self.image_format not in ("jpg", "png"):
+            raise bad("image_format", "must be 'jpg' or 'png'")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise bad("jpeg_quality", "must be in 1..100")
+        if len(self.splits) != 3 or min(self.splits) < 0 or sum(self.splits) <= 0:
+            raise bad("splits", "must be three non-negative train/val/test fractions with a positive sum")
+        return self
+
+
+@dataclass
+class SyntheticVideo:
+    """One generated video in memory (what :func:`generate_benchmark` writes, plus the scene it came from).
+
+    Attributes:
+        category: the target's initial shape (the ``<class>`` folder and the major-class word).
+        frames: RGB ``uint8`` frames (``size``×``size``×3).
+        boxes: ``N×4`` integer ground truth ``x, y, w, h`` (clipped to the frame; zeros when out of view).
+        full_occlusion, out_of_view: ``N`` bool flags.
+        sentence: the sentence of ``nlp.txt``; attributes: ``[major, root, color, position]``.
+        color: the target's colour word; shapes / textures: the target's dominant shape / texture per frame.
+        true_boxes: ``N×4`` float unclipped target extents ``x, y, w, h`` (also while hidden).
+        distractors: per distractor ``{"color", "shape", "texture", "boxes"}`` (``boxes``: ``N×4`` float extents).
+        occluders: per occluder ``{"kind": "full" | "partial", "rect": [x1, y1, x2, y2]}``.
+    """
+
+    category: str
+    frames: List[np.ndarray]
+    boxes: np.ndarray
+    full_occlusion: np.ndarray
+    out_of_view: np.ndarray
+    sentence: str
+    attributes: List[str]
+    color: str
+    shapes: List[str]
+    textures: List[str]
+    true_boxes: np.ndarray
+    distractors: List[Dict[str, object]]
+    occluders: List[Dict[str, object]]
+    appearance: List[Dict[str, object]]
+    background: str
+
+    @property
+    def visible(self) -> np.ndarray:
+        """``N`` bool: neither fully occluded nor out of view."""
+        return ~(self.full_occlusion | self.out_of_view)
+
+    def summary(self) -> Dict[str, object]:
+        """JSON-able scene summary (stored per video in ``meta.json``)."""
+        return {
+            "category": self.category,
+            "color": self.color,
+            "appearance": self.appearance,
+            "distractors": [{k: d[k] for k in ("color", "shape", "texture")} for d in self.distractors],
+            "occluders": self.occluders,
+            "background": self.background,
+            "full_occlusion_frames": int(self.full_occlusion.sum()),
+            "out_of_view_frames": int(self.out_of_view.sum()),
+            "sentence": self.sentence,
+            "attributes": ",".join(self.attributes),
+        }
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# shapes, textures, backgrounds
+
+
+def _normalise(points: np.ndarray) -> np.ndarray:
+    """Rescale a polygon so that it spans exactly [-1, 1] on both axes."""
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    return (points - lo) / (hi - lo) * 2.0 - 1.0
+
+
+def _circle(n: int = 40, r: float = 1.0) -> np.ndarray:
+    a = np.linspace(0.0, 2 * math.pi, n, endpoint=False)
+    return np.stack([r * np.cos(a), r * np.sin(a)], axis=1)
+
+
+def _polygons(shape: str) -> Tuple[List[np.ndarray], List[np.ndarray]]:
+    """(filled polygons, holes) of ``shape`` in normalised [-1, 1]² coordinates."""
+    if shape == "circle":
+        return [_circle()], []
+    if shape == "ring":
+        return [_circle()], [_circle(r=0.55)]
+    if shape == "square":
+        return [np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], float)], []
+    if shape == "triangle":
+        return [np.array([[0, -1], [1, 1], [-1, 1]], float)], []
+    if shape == "diamond":
+        return [np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], float)], []
+    if shape == "hexagon":
+        a = np.arange(6) * math.pi / 3
+        return [_normalise(np.stack([np.cos(a), np.sin(a)], axis=1))], []
+    if shape == "star":
+        a = -math.pi / 2 + np.arange(10) * math.pi / 5
+        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
+        return [_normalise(np.stack([r * np.cos(a), r * np.sin(a)], axis=1))], []
+    if shape == "cross":
+        t = 0.33
+        pts = [[-t, -1], [t, -1], [t, -t], [1, -t], [1, t], [t, t], [t, 1], [-t, 1], [-t, t], [-1, t], [-1, -t], [-t, -t]]
+        return [np.array(pts, float)], []
+    raise ConfigError(f"unknown synthetic shape {shape!r} (known: {', '.join(SHAPES)})")
+
+
+_POLY_CACHE: Dict[str, Tuple[List[np.ndarray], List[np.ndarray]]] = {}
+_SHIFT = 4  # sub-pixel bits for cv2.fillPoly
+
+
+def _fill(mask: np.ndarray, polys: Sequence[np.ndarray], value: int) -> None:
+    import cv2
+
+    pts = [np.round(p * (1 << _SHIFT)).astype(np.int32) for p in polys]
+    cv2.fillPoly(mask, pts, value, lineType=cv2.LINE_AA, shift=_SHIFT)
+
+
+def shape_mask(shape: str, cx: float, cy: float, w: float, h: float, x0: int, y0: int,
+               out_w: int, out_h: int) -> np.ndarray:
+    """Anti-aliased coverage (float32 in [0, 1], ``out_h``×``out_w``) of ``shape`` spanning the box centred at
+    ``(cx, cy)`` with extent ``w``×``h``, drawn into a window whose top-left pixel is ``(x0, y0)``."""
+    if shape not in _POLY_CACHE:
+        _POLY_CACHE[shape] = _polygons(shape)
+    fills, holes = _POLY_CACHE[shape]
+    scale = np.array([w / 2.0, h / 2.0])
+    offset = np.array([cx - x0, cy - y0])
+    mask = np.zeros((out_h, out_w), np.uint8)
+    _fill(mask, [p * scale + offset for p in fills], 255)
+    if holes:
+        _fill(mask, [p * scale + offset for p in holes], 0)
+    return mask.astype(np.float32) / 255.0
+
+
+def _texture(texture: str, color: Tuple[int, int, int], u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """RGB float texture on normalised object coordinates ``u, v`` (both in [-1, 1] over the object's box)."""
+    c = np.asarray(color, np.float32)
+    if texture == "solid":
+        dark = np.zeros_like(u, dtype=bool)
+    elif texture == "stripes":
+        dark = np.floor((u + v) * 2.0).astype(np.int64) % 2 == 1
+    elif texture == "checker":
+        dark = (np.floor((u + 1) * 2.0) + np.floor((v + 1) * 2.0)).astype(np.int64) % 2 == 1
+    elif texture == "dots":
+        fu, fv = (u + 1) * 2.0 % 1.0 - 0.5, (v + 1) * 2.0 % 1.0 - 0.5
+        dark = fu * fu + fv * fv < 0.09
+    else:
+        raise ConfigError(f"unknown synthetic texture {texture!r} (known: {', '.join(TEXTURES)})")
+    return np.where(dark[..., None], c * _DARK, c)
+
+
+def _draw(frame: np.ndarray, shape: str, texture: str, color: Tuple[int, int, int],
+          cx: float, cy: float, w: float, h: float, alpha: float = 1.0) -> None:
+    """Alpha-composite a textured shape onto ``frame`` (float32 H×W×3) in place."""
+    size_h, size_w = frame.shape[:2]
+    x0, y0 = max(int(math.floor(cx - w / 2)) - 1, 0), max(int(math.floor(cy - h / 2)) - 1, 0)
+    x1, y1 = min(int(math.ceil(cx + w / 2)) + 2, size_w), min(int(math.ceil(cy + h / 2)) + 2, size_h)
+    if x1 <= x0 or y1 <= y0 or alpha <= 0:
+        return
+    cover = shape_mask(shape, cx, cy, w, h, x0, y0, x1 - x0, y1 - y0) * alpha
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    tex = _texture(texture, color, (xs - cx) / (w / 2.0), (ys - cy) / (h / 2.0))
+    roi = frame[y0:y1, x0:x1]
+    roi += (tex - roi) * cover[..., None]
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    import cv2
+
+    grid = rng.uniform(-1.0, 1.0, size=(cells, cells)).astype(np.float32)
+    return cv2.resize(grid, (size, size), interpolation=cv2.INTER_CUBIC)
+
+
+def _background(rng: np.random.Generator, size: int) -> Tuple[str, np.ndarray]:
+    """A textured, low-saturation background (float32 size×size×3) and its kind."""
+    kind = _BACKGROUNDS[int(rng.integers(len(_BACKGROUNDS)))]
+    base = rng.uniform(80.0, 160.0)
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    if kind == "noise":
+        gray = base + 35.0 * _smooth_noise(rng, size, int(rng.integers(4, 10)))
+    elif kind == "gradient":
+        a = rng.uniform(0, 2 * math.pi)
+        t = (xs * math.cos(a) + ys * math.sin(a)) / size
+        gray = base + rng.uniform(30.0, 60.0) * (t - t.mean())
+    elif kind == "stripes":
+        a, period = rng.uniform(0, math.pi), rng.uniform(6.0, 20.0) * size / 128.0
+        gray = base + rng.uniform(15.0, 30.0) * np.sin(2 * math.pi * (xs * math.cos(a) + ys * math.sin(a)) / period)
+    else:
+        cell = max(2, int(rng.integers(8, 20) * size / 128))
+        gray = base + rng.uniform(12.0, 25.0) * (((xs // cell + ys // cell) % 2) * 2.0 - 1.0)
+    gray = gray + 8.0 * _smooth_noise(rng, size, 24)
+    tint = rng.uniform(-8.0, 8.0, size=3).astype(np.float32)
+    return kind, np.clip(gray[..., None] + tint, 0, 255).astype(np.float32)
+
+
+def _occluder_patch(rng: np.random.Generator, w: int, h: int) -> np.ndarray:
+    """A grey, textured patch (float32 h×w×3) that reads as an object in front of the scene."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = rng.choice([rng.uniform(30.0, 70.0), rng.uniform(180.0, 225.0)])
+    period = rng.uniform(3.0, 7.0)
+    gray = base + 18.0 * np.sin(2 * math.pi * (xs + ys * rng.uniform(-1, 1)) / period)
+    gray = gray + rng.normal(0.0, 5.0, size=(h, w))
+    return np.repeat(np.clip(gray, 0, 255)[..., None], 3, axis=2).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# motion
+
+
+def _scale_curve(rng: np.random.Generator, n: int, amplitude: float) -> np.ndarray:
+    """Smooth multiplicative size factor per frame, 1 at frame 0."""
+    t = np.arange(n, dtype=np.float64)
+    period = rng.uniform(0.6, 1.6) * max(n, 8)
+    phase = rng.uniform(0, 2 * math.pi)
+    amp = rng.uniform(0.3, 1.0) * amplitude
+    log_s = amp * (np.sin(2 * math.pi * t / period + phase) - math.sin(phase))
+    return np.exp(log_s)
+
+
+def _trajectory(rng: np.random.Generator, start: np.ndarray, n: int, speed: float,
+                half: np.ndarray, size: int) -> np.ndarray:
+    """Smooth path of centres (``n``×2): heading drifts slowly, the object bounces off the frame borders.
+
+    ``half`` is the per-frame half extent (``n``×2) used for bouncing.
+    """
+    pos = np.empty((n, 2))
+    p = np.array(start, dtype=np.float64)
+    heading = rng.uniform(0, 2 * math.pi)
+    turn = 0.0
+    for t in range(n):
+        pos[t] = p
+        turn = 0.8 * turn + rng.normal(0.0, 0.08)
+        heading += turn
+        v = speed * np.array([math.cos(heading), math.sin(heading)])
+        p = p + v
+        for k in range(2):
+            lo, hi = half[min(t + 1, n - 1), k] + 1.0, size - 1.0 - half[min(t + 1, n - 1), k]
+            if lo >= hi:
+                p[k] = size / 2.0
+                continue
+            if p[k] < lo:
+                p[k] = min(2 * lo - p[k], hi)
+                heading = math.pi - heading if k == 0 else -heading
+            elif p[k] > hi:
+                p[k] = max(2 * hi - p[k], lo)
+                heading = math.pi - heading if k == 0 else -heading
+    return pos
+
+
+def _window(n: int, center: float, plateau: float, ramp: float) -> np.ndarray:
+    """Raised-cosine bump: 1 on ``|t - center| <= plateau``, falling to 0 over ``ramp`` frames."""
+    d = np.abs(np.arange(n) - center) - plateau
+    return np.where(d <= 0, 1.0, np.where(d >= ramp, 0.0, 0.5 * (1 + np.cos(math.pi * np.clip(d, 0, ramp) / ramp))))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# language
+
+
+def position_word(cx: float, cy: float, width: int, height: int) -> str:
+    """Initial-position word from the frame thirds: ``top-left``, ``top``, ..., ``center``, ..., ``bottom-right``."""
+    col = "left" if cx < width / 3 else ("right" if cx > 2 * width / 3 else "")
+    row = "top" if cy < height / 3 else ("bottom" if cy > 2 * height / 3 else "")
+    if row and col:
+        return f"{row}-{col}"
+    return row or col or "center"
+
+
+def _direction_phrase(dx: float, dy: float, size: int) -> str:
+    """Words for a displacement in image coordinates (y down)."""
+    if math.hypot(dx, dy) < 0.06 * size:
+        return "slowly"
+    ang = math.degrees(math.atan2(-dy, dx)) % 360  # counter-clockwise from "right", y up
+    names = ["to the right", "to the top-right", "upward", "to the top-left",
+             "to the left", "to the bottom-left", "downward", "to the bottom-right"]
+    return names[int(((ang + 22.5) % 360) // 45)]
+
+
+def _sentence(rng: np.random.Generator, color: str, pos: str, direction: str, first: str, last: str,
+              leaves: bool) -> str:
+    where = "the center" if pos == "center" else f"the {pos}"
+    kind = int(rng.integers(3))
+    if kind == 0:
+        s = f"the {color} object starting at {where} and moving {direction}"
+    elif kind == 1:
+        s = f"the {color} {first} at {where} that later turns into a {last}"
+    else:
+        article = "an" if color[0] in "aeiou" else "a"
+        s = f"{article} {color} object moving {direction} from {where}, changing its shape over time"
+    if leaves:
+        s += ", briefly leaving the view"
+    return s
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# one video
+
+
+def _appearance_schedule(rng: np.random.Generator, cfg: SyntheticConfig, first_shape: str, first_tex: str
+                         ) -> List[Dict[str, object]]:
+    """Segments ``[{"start", "shape", "texture"}]``; the final shape differs from the first one."""
+    n = cfg.frames
+    segs: List[Dict[str, object]] = [{"start": 0, "shape": first_shape, "texture": first_tex}]
+    k = cfg.appearance_changes
+    lo, hi = max(1, int(0.2 * n)), max(1, int(0.8 * n))
+    if k == 0 or hi - lo < k:
+        return segs
+    edges = np.linspace(lo, hi, k + 1)  # one change per equal bin, away from the bin edges: changes stay apart
+    starts = [int(round(rng.uniform(a + 0.2 * (b - a), b - 0.2 * (b - a)))) for a, b in zip(edges[:-1], edges[1:])]
+    for i, s in enumerate(starts):
+        cur = str(segs[-1]["shape"])
+        banned = {cur} | ({first_shape} if i == k - 1 else set())
+        shape = str(rng.choice([x for x in SHAPES if x not in banned]))
+        tex = str(rng.choice(TEXTURES))
+        segs.append({"start": s, "shape": shape, "texture": tex})
+    return segs
+
+
+def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
+    """Render video ``index`` of the benchmark described by ``cfg`` (deterministic from ``(cfg.seed, index)``)."""
+    cfg.validate()
+    rng = np.random.default_rng([int(cfg.seed), int(index)])
+    n, size = cfg.frames, cfg.size
+    px = size / 128.0
+
+    # --- target: colour, first look, size, motion
+    color_names = list(COLORS)
+    color = str(rng.choice(color_names))
+    first_shape, first_tex = str(rng.choice(SHAPES)), str(rng.choice(TEXTURES))
+    side = rng.uniform(cfg.min_target, cfg.max_target) * size
+    aspect = math.exp(rng.uniform(-0.3, 0.3))
+    wh0 = np.array([side * math.sqrt(aspect), side / math.sqrt(aspect)])
+    wh = wh0[None, :] * _scale_curve(rng, n, cfg.scale_change)[:, None]
+    start = rng.uniform(wh0 / 2 + 2, size - 1 - wh0 / 2 - 2)
+    speed = cfg.speed * px * rng.uniform(0.6, 1.4)
+    centers = _trajectory(rng, start, n, speed, wh / 2, size)
+
+    # --- out-of-view episode: push the centre beyond the nearest border, smoothly, and back
+    ramp = max(3.0, 0.08 * n)
+    leaves = False
+    if n >= 24 and rng.random() < cfg.out_of_view_prob:
+        plateau = rng.uniform(0.04, 0.1) * n
+        tc = rng.uniform(0.35 * n, n - 2 - plateau - ramp)
+        if tc - plateau - ramp >= 2:
+            bump = _window(n, tc, plateau, ramp)
+            c = centers[int(round(tc))]
+            dists = [c[0], size - 1 - c[0], c[1], size - 1 - c[1]]  # left, right, top, bottom
+            side_idx = int(np.argmin(dists))
+            axis, sign = side_idx // 2, (-1.0 if side_idx % 2 == 0 else 1.0)
+            if sign > 0:
+                need = (size - 1) - centers[:, axis] + wh[:, axis] / 2 + 3
+            else:
+                need = centers[:, axis] + wh[:, axis] / 2 + 3
+            centers[:, axis] += sign * bump * need
+            leaves = True
+    true_xyxy = np.concatenate([centers - wh / 2, centers + wh / 2], axis=1)
+
+    # --- occluders: static patches placed on the target's path (never over frames 0..2)
+    occluders: List[Dict[str, object]] = []
+    patches: List[Tuple[List[int], np.ndarray]] = []
+    for kind, prob in (("full", cfg.full_occlusion_prob), ("partial", cfg.partial_occlusion_prob)):
+        if n < 12 or rng.random() >= prob:
+            continue
+        margin = 2.5 * speed + 2.0 * px
+        vertical = rng.random() < 0.5
+        early = true_xyxy[: min(3, n)]
+        chosen = None
+        for t in rng.permutation(np.arange(int(0.25 * n), int(0.9 * n))):
+            x1, y1, x2, y2 = true_xyxy[t]
+            if min(x1, y1) < margin + 1 or max(x2, y2) > size - 2 - margin:
+                continue  # the target must be well inside the view at the occlusion frame
+            cx, cy = centers[t]
+            w, h = wh[t]
+            if kind == "full":
+                rect = [x1 - margin, y1 - margin, x2 + margin, y2 + margin]
+            elif vertical:
+                bw = max(2.0, 0.3 * w)
+                rect = [cx - bw / 2, cy - 0.8 * h, cx + bw / 2, cy + 0.8 * h]
+            else:
+                bw = max(2.0, 0.3 * h)
+                rect = [cx - 0.8 * w, cy - bw / 2, cx + 0.8 * w, cy + bw / 2]
+            r = [int(math.floor(rect[0])), int(math.floor(rect[1])), int(math.ceil(rect[2])), int(math.ceil(rect[3]))]
+            if np.any((early[:, 0] < r[2] + 2) & (early[:, 2] > r[0] - 2)
+                      & (early[:, 1] < r[3] + 2) & (early[:, 3] > r[1] - 2)):
+                continue  # it would hide the first frames (the template)
+            chosen = [max(r[0], 0), max(r[1], 0), min(r[2], size), min(r[3], size)]
+            break
+        if chosen is None:
+            continue
+        cr = chosen
+        occluders.append({"kind": kind, "rect": cr})
+        patches.append((cr, _occluder_patch(rng, cr[2] - cr[0], cr[3] - cr[1])))
+
+    # --- appearance schedule of the target
+    segments = _appearance_schedule(rng, cfg, first_shape, first_tex)
+
+    # --- distractors: the target's first look in other colours, placed away from the target at frame 0
+    others = [c for c in color_names if c != color]
+    d_colors = [str(c) for c in rng.choice(others, size=cfg.distractors, replace=False)] if cfg.distractors else []
+    distractors: List[Dict[str, object]] = []
+    for dc in d_colors:
+        dwh0 = wh0 * rng.uniform(0.85, 1.15)
+        dwh = dwh0[None, :] * _scale_curve(rng, n, cfg.scale_change)[:, None]
+        lo, hi = dwh0 / 2 + 2, size - 1 - dwh0 / 2 - 2
+        dstart = rng.uniform(lo, hi)
+        for _ in range(30):  # keep the template frame clean: start away from the target
+            if np.all(np.abs(dstart - centers[0]) < (dwh0 + wh0) / 2 + 3):
+                dstart = rng.uniform(lo, hi)
+            else:
+                break
+        dcent = _trajectory(rng, dstart, n, cfg.speed * px * rng.uniform(0.6, 1.4), dwh / 2, size)
+        distractors.append({"color": dc, "shape": first_shape, "texture": first_tex,
+                            "boxes": np.concatenate([dcent - dwh / 2, dwh], axis=1), "_c": dcent, "_wh": dwh})
+
+    # --- render
+    bg_kind, bg = _background(rng, size)
+    frames: List[np.ndarray] = []
+    shapes: List[str] = []
+    textures: List[str] = []
+    morph = cfg.morph_frames
+    for t in range(n):
+        frame = bg.copy()
+        if cfg.noise > 0:
+            frame += rng.normal(0.0, cfg.noise, size=frame.shape).astype(np.float32)
+        for d in distractors:
+            (dcx, dcy), (dw, dh) = d["_c"][t], d["_wh"][t]
+            _draw(frame, first_shape, first_tex, COLORS[d["color"]], dcx, dcy, dw, dh)
+        seg_i = max(i for i, s in enumerate(segments) if int(s["start"]) <= t)
+        seg = segments[seg_i]
+        cx, cy = centers[t]
+        w, h = wh[t]
+        progress = (t - int(seg["start"])) / morph if seg_i > 0 else 1.0
+        if progress < 1.0:  # cross-fade from the previous look
+            prev = segments[seg_i - 1]
+            _draw(frame, str(prev["shape"]), str(prev["texture"]), COLORS[color], cx, cy, w, h, 1.0 - progress)
+            _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h, progress)
+            dominant = prev if progress < 0.5 else seg
+        else:
+            _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
+            dominant = seg
+        shapes.append(str(dominant["shape"]))
+        textures.append(str(dominant["texture"]))
+        for rect, patch in patches:
+            frame[rect[1]:rect[3], rect[0]:rect[2]] = patch
+        frames.append(np.clip(np.rint(frame), 0, 255).astype(np.uint8))
+
+    # --- annotation: clipped integer boxes, occlusion and out-of-view flags
+    boxes = np.zeros((n, 4), np.int64)
+    full_occ = np.zeros(n, bool)
+    oov = np.zeros(n, bool)
+    for t in range(n):
+        x1, y1, x2, y2 = true_xyxy[t]
+        cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, size - 1.0), min(y2, size - 1.0)
+        area = (x2 - x1) * (y2 - y1)
+        inside = max(cx2 - cx1, 0.0) * max(cy2 - cy1, 0.0)
+        ix1, iy1, ix2, iy2 = (int(round(v)) for v in (cx1, cy1, cx2, cy2))
+        if inside < 0.05 * area or ix2 - ix1 < 1 or iy2 - iy1 < 1:
+            oov[t] = True
+            continue
+        boxes[t] = [ix1, iy1, ix2 - ix1, iy2 - iy1]
+        for occ in occluders:
+            if occ["kind"] == "full":
+                ox1, oy1, ox2, oy2 = occ["rect"]
+                if ox1 <= x1 - 1 and oy1 <= y1 - 1 and ox2 >= x2 + 1 and oy2 >= y2 + 1:
+                    full_occ[t] = True
+
+    pos = position_word(centers[0][0], centers[0][1], size, size)
+    k = min(n - 1, max(5, n // 4))
+    direction = _direction_phrase(*(centers[k] - centers[0]), size)
+    last_shape = str(segments[-1]["shape"])
+    sentence = _sentence(rng, color, pos, direction, first_shape, last_shape, leaves)
+    for d in distractors:
+        d.pop("_c")
+        d.pop("_wh")
+    return SyntheticVideo(
+        category=first_shape, frames=frames, boxes=boxes, full_occlusion=full_occ, out_of_view=oov,
+        sentence=sentence, attributes=[first_shape, "shape", color, pos], color=color, shapes=shapes,
+        textures=textures, true_boxes=np.concatenate([centers - wh / 2, wh], axis=1), distractors=distractors,
+        occluders=occluders, appearance=segments, background=bg_kind,
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# writing
+
+
+def _split_counts(n: int, fractions: Sequence[float]) -> Tuple[int, int, int]:
+    total = float(sum(fractions))
+    n_val = int(round(n * fractions[1] / total))
+    n_test = int(round(n * fractions[2] / total))
+    n_train = n - n_val - n_test
+    while n_train < 0:  # rounding overshoot on tiny benchmarks
+        if n_test > n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+        n_train = n - n_val - n_test
+    return n_train, n_val, n_test
+
+
+def _encode(image: np.ndarray, cfg: SyntheticConfig) -> bytes:
+    import cv2
+
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+    if cfg.image_format == "jpg":
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(cfg.jpeg_quality)]
+        if hasattr(cv2, "IMWRITE_JPEG_SAMPLING_FACTOR"):
+            params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+        ok, buf = cv2.imencode(".jpg", bgr, params)
+    else:
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise DataError(f"OpenCV could not encode a {cfg.image_format} image")
+    return buf.tobytes()
+
+
+def _write_video(video: SyntheticVideo, folder: Path, cfg: SyntheticConfig) -> None:
+    """Write one video into a temporary sibling folder, then rename it onto ``folder``."""
+    tmp = folder.parent / f".{folder.name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    (tmp / "img").mkdir(parents=True)
+    ext = "jpg" if cfg.image_format == "jpg" else "png"
+    for i, img in enumerate(video.frames):
+        (tmp / "img" / f"{i + 1:08d}.{ext}").write_bytes(_encode(img, cfg))
+    (tmp / "groundtruth.txt").write_text("".join(",".join(str(int(v)) for v in b) + "\n" for b in video.boxes))
+    (tmp / "full_occlusion.txt").write_text(",".join(str(int(v)) for v in video.full_occlusion) + "\n")
+    (tmp / "out_of_view.txt").write_text(",".join(str(int(v)) for v in video.out_of_view) + "\n")
+    (tmp / "nlp.txt").write_text(video.sentence + "\n")
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
+def _clear_previous(out: Path, overwrite: bool) -> None:
+    """Refuse to write into a non-empty folder unless it holds a previous benchmark and ``overwrite`` is set."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"synthetic benchmark: output path {out} exists and is not a folder")
+    entries = [p for p in out.iterdir()]
+    if not entries:
+        return
+    meta_path = out / "meta.json"
+    if not meta_path.is_file():
+        raise ConfigError(f"synthetic benchmark: output folder {out} is not empty and holds no meta.json of a "
+                          "previous synthetic benchmark; choose an empty or new folder")
+    if not overwrite:
+        raise ConfigError(f"synthetic benchmark: {out} already holds a benchmark ({meta_path}); pass "
+                          "overwrite=True (CLI: --overwrite) to replace it")
+    try:
+        old = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"not valid JSON ({exc}); delete the folder by hand", path=meta_path) from None
+    meta_path.unlink()
+    for name, info in (old.get("videos") or {}).items():
+        category = str(info.get("category", "")) if isinstance(info, dict) else ""
+        folder = out / category / name
+        if category and "/" not in name and folder.is_dir():
+            shutil.rmtree(folder)
+            if not any((out / category).iterdir()):
+                (out / category).rmdir()
+    for fname in ("attributes.json", "attributes.pth"):
+        if (out / fname).is_file():
+            (out / fname).unlink()
+    if (out / "splits").is_dir():
+        shutil.rmtree(out / "splits")
+
+
+def generate_benchmark(out_dir: Union[str, os.PathLike], videos: Optional[int] = None, frames: Optional[int] = None,
+                       size: Optional[int] = None, seed: Optional[int] = None, distractors: Optional[int] = None,
+                       config: Optional[SyntheticConfig] = None, overwrite: bool = False,
+                       progress: Optional[Callable[[int, int, str], None]] = None) -> Path:
+    """Generate the synthetic benchmark into ``out_dir`` (LaSOT layout, see the module docstring); return its path.
+
+    Keyword arguments override the matching fields of ``config`` (default :class:`SyntheticConfig`).
+    ``progress(done, total, video_name)`` is called after each video. ``meta.json`` is written last, so a folder
+    without it is an interrupted run. An existing benchmark is replaced only with ``overwrite=True``.
+    """
+    from asearch import __version__
+
+    cfg = config if config is not None else SyntheticConfig()
+    overrides = {"videos": videos, "frames": frames, "size": size, "seed": seed, "distractors": distractors}
+    cfg = SyntheticConfig(**{**to_dict(cfg), **{k: v for k, v in overrides.items() if v is not None}})
+    cfg.validate()
+    out = Path(out_dir)
+    _clear_previous(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+
+    counters: Dict[str, int] = {}
+    names: List[str] = []
+    attributes: Dict[str, str] = {}
+    summaries: Dict[str, Dict[str, object]] = {}
+    for i in range(cfg.videos):
+        video = synthesize_video(cfg, i)
+        counters[video.category] = counters.get(video.category, 0) + 1
+        name = f"{video.category}-{counters[video.category]}"
+        _write_video(video, out / video.category / name, cfg)
+        names.append(name)
+        attributes[name] = ",".join(video.attributes)
+        summaries[name] = video.summary()
+        if progress is not None:
+            progress(i + 1, cfg.videos, name)
+
+    order = [names[j] for j in np.random.default_rng([int(cfg.seed), 7919]).permutation(len(names))]
+    n_train, n_val, _ = _split_counts(len(order), cfg.splits)
+    split_names = {"train": order[:n_train], "val": order[n_train:n_train + n_val], "test": order[n_train + n_val:]}
+    for split, members in split_names.items():
+        atomic_write_text(out / "splits" / f"{split}.txt", "".join(f"{m}\n" for m in sorted(members)))
+    atomic_write_json(out / "attributes.json", attributes)
+    atomic_torch_save(dict(attributes), out / "attributes.pth")
+    atomic_write_json(out / "meta.json", {
+        "generator": "asearch.data.synthetic",
+        "format_version": FORMAT_VERSION,
+        "toolkit_version": __version__,
+        "layout": "lasot",
+        "config": to_dict(cfg),
+        "splits": {k: len(v) for k, v in split_names.items()},
+        "videos": summaries,
+    })
+    return out
