@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
+from asearch.errors import ConfigError
 from asearch.evaluation.metrics import PROTOCOLS
 
 
@@ -20,6 +21,29 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
                    "otb for OTB99-Lang, got10k, trackingnet)")
     p.add_argument("--names", nargs="+", default=None, metavar="NAME",
                    help="tracker names, one per results folder (default: folder names)")
+    p.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                   help="dataset reader option, e.g. --option flags_dir=LaSOT/annos/att (LaSOT attribute flags); "
+                   "repeatable")
+
+
+def _options(items: List[str]) -> Dict[str, str]:
+    """``KEY=VALUE`` strings to a dict; a malformed item is a ConfigError."""
+    out: Dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--option expects KEY=VALUE, got '{item}'")
+        out[key.strip()] = value
+    return out
+
+
+def _canonical_name(dataset: str) -> str:
+    """The registry's name for ``dataset`` (aliases such as ``LaSOT-ext`` or ``otb99`` resolved)."""
+    try:
+        from asearch.data.registry import dataset_class
+        return dataset_class(dataset).dataset_name
+    except (ImportError, ConfigError):
+        return dataset
 
 
 def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object], str]:
@@ -27,8 +51,8 @@ def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object]
     from asearch.evaluation.metrics import default_protocol
     from asearch.evaluation.report import evaluate_trackers, load_sequences
 
-    protocol = args.protocol or default_protocol(args.dataset)
-    sequences = load_sequences(args.dataset, root=args.root, split=args.split)
+    protocol = args.protocol or default_protocol(_canonical_name(args.dataset))
+    sequences = load_sequences(args.dataset, root=args.root, split=args.split, **_options(args.options))
     table, results = evaluate_trackers(args.results, sequences, protocol=protocol, names=args.names)
     return table, results, sequences, protocol
 

@@ -5,13 +5,17 @@ The reference toolkits agree on the IoU and centre formulas (the "+1" pixel vari
 in centre differences) but disagree on what changes results, so each policy is a named protocol:
 
 ``lasot`` (pytracking ``lasot``)
-    Frame 0 is set to the ground truth and counted. A frame is *invalid* when any ground-truth value is ``<= 0`` (or
-    not finite), or the target is flagged absent; invalid frames fail success, precision and normalized precision.
-    Denominator: all frames. Success thresholds ``0:0.05:1`` (21 points) with IoU ``>`` t; precision thresholds
-    0..50 px and normalized 0..0.5 with distances ``<=`` t; P = curve at 20 px, P_norm = curve at 0.20.
+    Frame 0 is set to the ground truth and counted. A frame is *invalid* when the ground-truth width or height is
+    ``<= 0`` (or any value is not finite), or the target is flagged absent; invalid frames fail success, precision
+    and normalized precision. Denominator: all frames. Success thresholds ``0:0.05:1`` (21 points) with IoU ``>`` t;
+    precision thresholds 0..50 px and normalized 0..0.5 with distances ``<=`` t; P = curve at 20 px, P_norm = curve
+    at 0.20. **Choice**: like pytracking, only the size decides validity here; the MATLAB rule "any value ``<= 0``"
+    (``matlab`` below) would fail every visible frame whose 0-based box touches the left or top image border
+    (``x = 0``), as the boxes of the synthetic benchmark do.
 ``matlab`` (LaSOT / TNL2K official MATLAB toolkits)
-    As ``lasot``, but only absent frames fail everything; invalid-GT frames (any value ``<= 0``) fail success and
-    count as precision (and normalized precision) successes, because the toolkit gives them a centre error of -1.
+    As ``lasot``, but only absent frames fail everything; invalid-GT frames (any of ``x, y, w, h`` ``<= 0``, the
+    toolkit's ``sum(rect_anno > 0, 2) == 4`` test) fail success and count as precision (and normalized precision)
+    successes, because the toolkit gives them a centre error of -1.
 ``otb`` (got10k ``ExperimentOTB``)
     Frame 0 set to the ground truth; no special handling of absent or invalid frames (a NaN ground truth fails
     every threshold); thresholds ``linspace(0, 1, 21)`` with ``>``; P at 20 px.
@@ -182,8 +186,9 @@ def _sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: n
     errs = center_error(pred, gt)
     nerrs = center_error(pred, gt, normalized=True)
     if protocol in ("lasot", "matlab"):
-        with np.errstate(invalid="ignore"):
-            valid_gt = (gt > 0).all(axis=1)  # NaN compares False: unknown boxes are invalid too
+        with np.errstate(invalid="ignore"):  # NaN compares False: unknown boxes are invalid too
+            valid_gt = (gt > 0).all(axis=1) if protocol == "matlab" else (
+                (gt[:, 2:] > 0).all(axis=1) & np.isfinite(gt).all(axis=1))
         ious[~valid_gt] = -1.0
         if protocol == "lasot":
             errs[~valid_gt] = np.inf

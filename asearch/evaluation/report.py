@@ -6,9 +6,9 @@ files, :func:`render_report` / :func:`write_report` for markdown.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence as Seq, Tuple, Union
 
@@ -30,13 +30,16 @@ __all__ = [
 PathLike = Union[str, os.PathLike]
 
 
-def load_sequences(dataset: str, root: Optional[str] = None, split: Optional[str] = None) -> List[object]:
-    """The :class:`asearch.data.sequence.Sequence` records of ``dataset`` (via ``asearch.data.registry``)."""
+def load_sequences(dataset: str, root: Optional[str] = None, split: Optional[str] = None,
+                   **options: object) -> List[object]:
+    """The :class:`asearch.data.sequence.Sequence` records of ``dataset`` (via ``asearch.data.registry``);
+    ``options`` go to the reader (e.g. ``flags_dir`` for LaSOT's attribute flags)."""
     try:
         from asearch.data.registry import build_dataset
     except ImportError as exc:  # the registry is part of the package; say so if it is broken
         raise ConfigError(f"cannot load dataset '{dataset}': asearch.data.registry is unavailable ({exc})") from exc
     kwargs = {k: v for k, v in (("root", root), ("split", split)) if v is not None}
+    kwargs.update(options)
     ds = build_dataset(dataset, **kwargs)
     if hasattr(ds, "__len__") and hasattr(ds, "__getitem__"):
         return [ds[i] for i in range(len(ds))]
@@ -44,11 +47,17 @@ def load_sequences(dataset: str, root: Optional[str] = None, split: Optional[str
 
 
 def image_size(sequence: object) -> Tuple[int, int]:
-    """``(W, H)`` of a sequence: ``meta["image_size"]`` when the reader stored it, else read from frame 0."""
+    """``(W, H)`` of a sequence: ``meta["image_size"]`` or GOT-10k's ``meta_info.ini`` ``resolution`` when the
+    reader stored them, else read from frame 0."""
     meta = getattr(sequence, "meta", None) or {}
     if meta.get("image_size") is not None:
         w, h = meta["image_size"]
         return int(w), int(h)
+    resolution = (meta.get("meta_info") or {}).get("resolution")
+    if resolution:
+        numbers = re.findall(r"\d+(?:\.\d+)?", str(resolution))
+        if len(numbers) == 2:
+            return int(float(numbers[0])), int(float(numbers[1]))
     frame = sequence.frame(0)
     return int(frame.shape[1]), int(frame.shape[0])
 
@@ -101,6 +110,11 @@ def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], proto
     if not sequences:
         raise DataError("no sequences to evaluate", field="sequences")
     labels = tracker_names(results_dirs, names)
+    for seq in sequences:
+        if (getattr(seq, "meta", None) or {}).get("first_frame_only"):
+            raise DataError(f"sequence '{seq.name}' has ground truth for its first frame only (a test split scored "
+                            "by the benchmark's server); evaluate a split with full annotations",
+                            path=seq.meta.get("annotation_path"), field="groundtruth")
     if protocol == "got10k" and image_sizes is None:
         image_sizes = [image_size(s) for s in sequences]
     seq_names = [s.name for s in sequences]

@@ -21,9 +21,10 @@ NAN4 = [np.nan] * 4
 #   f2: shifted by 5 px: inter 5x10 = 50, union 150, IoU 1/3 -> t in {0, ..., 0.30}: 7; centre error 5 px;
 #       normalized error 5/10 = 0.5.
 #   f3: target absent (visible False), identical box.
-#   f4: GT (-2, 10, 10, 10) has a value <= 0 (invalid GT), visible, identical box.
-GT_A = np.array([[10, 10, 10, 10], [10, 10, 10, 10], [10, 10, 10, 10], [10, 10, 10, 10], [-2, 10, 10, 10]], float)
-PRED_A = np.array([NAN4, [10, 10, 10, 10], [15, 10, 10, 10], [10, 10, 10, 10], [-2, 10, 10, 10]], float)
+#   f4: GT (10, 10, 0, 10) has zero width (invalid GT), visible; prediction (10, 10, 10, 10): IoU 0 (zero
+#       intersection), centre error 5 px, normalized error 5/0 = inf.
+GT_A = np.array([[10, 10, 10, 10], [10, 10, 10, 10], [10, 10, 10, 10], [10, 10, 10, 10], [10, 10, 0, 10]], float)
+PRED_A = np.array([NAN4, [10, 10, 10, 10], [15, 10, 10, 10], [10, 10, 10, 10], [10, 10, 10, 10]], float)
 VIS_A = np.array([True, True, True, False, True])
 
 # Sequence B (4 frames), GT 20x20 at (20, 20).
@@ -65,7 +66,7 @@ def test_lasot_protocol_worked_example():
     assert res["success_curve"].shape == (21,)
     assert res["thresholds"]["success"][3] == 0.15
     assert res["success_curve"][-1] == 0.0
-    np.testing.assert_allclose(per["iou"][0], [1, 1, 1 / 3, -1, -1])
+    np.testing.assert_allclose(per["iou"][0], [1, 1, 1 / 3, -1, -1])  # -1: failed frame
     assert res["precision_curve"].shape == (51,) and res["norm_precision_curve"].shape == (51,)
 
 
@@ -86,19 +87,27 @@ def test_matlab_protocol_worked_example():
 
 
 def test_otb_protocol_worked_example():
-    # no special handling: absent f3 and f4 (x = -2) are ordinary identical boxes: 20+20+7+20+20 = 87.
+    # no special handling: absent f3 is an ordinary identical box (20); f4 has IoU 0 (0 counts) and a 5 px error:
+    # 20+20+7+20+0 = 67.
     res = ope([PRED_A], [GT_A], visible=[VIS_A], protocol="otb")
-    assert res["suc"] == pytest.approx(87 / 105)
+    assert res["suc"] == pytest.approx(67 / 105)
     assert res["prec"] == pytest.approx(1.0)
-    assert res["norm_prec"] == pytest.approx(4 / 5)  # f2 (0.5) fails
-    # a NaN ground truth fails every threshold; x = 0 is a valid box under otb
+    assert res["norm_prec"] == pytest.approx(3 / 5)  # f2 (0.5) and f4 (inf) fail
+
+
+def test_border_boxes_and_nan_ground_truth():
+    # GT at x = y = 0 (a 0-based box touching the border) and a NaN GT in frame 1; predictions equal the GT rows.
     gt = np.array([[0, 0, 10, 10], NAN4, [0, 0, 10, 10]], float)
     pred = np.array([[0, 0, 10, 10]] * 3, float)
+    # otb: the NaN frame fails every threshold (IoU and error are NaN): (20 + 0 + 20) / 63, P 2/3
     res = ope([pred], [gt], protocol="otb")
-    assert res["suc"] == pytest.approx(40 / 63)
-    assert res["prec"] == pytest.approx(2 / 3)
-    # ... whereas lasot treats x = 0 (a value <= 0) as invalid GT: everything fails
-    assert ope([pred], [gt], protocol="lasot")["suc"] == 0.0
+    assert res["suc"] == pytest.approx(40 / 63) and res["prec"] == pytest.approx(2 / 3)
+    # lasot: x = 0 is valid (only w, h decide), the NaN frame is invalid and fails: same numbers
+    res = ope([pred], [gt], protocol="lasot")
+    assert res["suc"] == pytest.approx(40 / 63) and res["prec"] == pytest.approx(2 / 3)
+    # matlab: every frame has a value <= 0 or NaN -> invalid: success fails, precision succeeds (error -1)
+    res = ope([pred], [gt], protocol="matlab")
+    assert res["suc"] == 0.0 and res["prec"] == 1.0 and res["norm_prec"] == 1.0
 
 
 def test_got10k_protocol_worked_example():

@@ -118,3 +118,33 @@ def test_evaluate_and_report_commands(tmp_path, fake_registry, capsys):
     rc = main(["evaluate", "--results", str(bad), "--dataset", "lasot", "--out", str(out)])
     assert rc == 2
     assert "no results for sequence 's1'" in capsys.readouterr().err
+
+
+def test_evaluate_command_on_a_tiny_lasot_layout(tmp_path, capsys):
+    """End to end through the real dataset registry: two 3-frame videos in the LaSOT layout (empty frame files:
+    the lasot protocol never reads images), one absent frame, LaSOT attribute flags from --option flags_dir."""
+    root, flags = tmp_path / "lasot", tmp_path / "att"
+    flags.mkdir()
+    for name, box in (("cat-1", "10,10,10,10"), ("cat-2", "20,20,10,10")):
+        video = root / "cat" / name
+        (video / "img").mkdir(parents=True)
+        for i in range(1, 4):
+            (video / "img" / f"{i:08d}.jpg").write_bytes(b"")
+        (video / "groundtruth.txt").write_text(f"{box}\n{box}\n{box}\n")
+        (video / "full_occlusion.txt").write_text("0,0,1" if name == "cat-1" else "0,0,0")
+        (video / "out_of_view.txt").write_text("0,0,0")
+        (video / "nlp.txt").write_text("a cat")
+        (flags / f"{name}.txt").write_text(",".join(["1" if name == "cat-1" else "0"] + ["0"] * 13))
+        write_results(tmp_path / "trk", name, np.array([[float(v) for v in box.split(",")]] * 3))
+    out = tmp_path / "ev"
+    rc = main(["evaluate", "--results", str(tmp_path / "trk"), "--dataset", "lasot", "--root", str(root),
+               "--split", "all", "--option", f"flags_dir={flags}", "--out", str(out)])
+    assert rc == 0
+    # cat-1: frame 2 absent -> (20 + 20 + 0) / 63; cat-2: 60/63; SUC = 100 / 126 = 79.4 %; P: (2/3 + 1) / 2 = 83.3 %
+    data = json.loads((out / "results.json").read_text())
+    assert data["meta"]["protocol"] == "lasot"
+    assert data["trackers"]["trk"]["suc"] == pytest.approx(100 / 126)
+    printed = capsys.readouterr().out
+    assert "79.4" in printed and "83.3" in printed
+    # the first LaSOT attribute (illumination variation) is flagged on cat-1 only: 40/63 = 63.5 %
+    assert (out / "attributes.csv").read_text().splitlines()[1].split(",")[1:] == ["1", "63.4921"]
