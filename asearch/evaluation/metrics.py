@@ -29,8 +29,8 @@ in centre differences) but disagree on what changes results, so each policy is a
     handling; 21 points per curve (IoU ``>=`` t on ``0:0.05:1``, distances ``<=`` t on ``0:2.5:50`` px and
     ``0:0.025:0.5``); each score is the trapezoid area under its curve with the thresholds mapped onto ``[0, 1]``.
 
-Common to every protocol: the IoU is clipped to ``[0, 1]`` (float rounding on identical boxes must not make a frame
-count at threshold 1 under ``>``); a NaN / infinite or zero-size (``w <= 0`` or ``h <= 0``) prediction is replaced by
+Common to every protocol: the IoU is computed so that identical boxes give exactly 1 and is clipped to ``[0, 1]``
+(float rounding must not make a frame count at threshold 1 under ``>``, nor miss it under ``>=``); a NaN / infinite or zero-size (``w <= 0`` or ``h <= 0``) prediction is replaced by
 the previous (already repaired) prediction, the first frame's by the ground truth. Thresholds are computed as
 ``k / n`` so that, e.g., the 0.15 threshold is exactly ``0.15``.
 """
@@ -75,11 +75,12 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     pred = np.asarray(pred, dtype=np.float64).reshape(-1, 4)
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
     with np.errstate(invalid="ignore"):
-        iw = np.clip(np.minimum(pred[:, 0] + pred[:, 2], gt[:, 0] + gt[:, 2]) - np.maximum(pred[:, 0], gt[:, 0]),
-                     0.0, None)
-        ih = np.clip(np.minimum(pred[:, 1] + pred[:, 3], gt[:, 1] + gt[:, 3]) - np.maximum(pred[:, 1], gt[:, 1]),
-                     0.0, None)
-        inter = iw * ih
+        # overlap of [a, a + s] and [b, b + t] = min(s, t, (a - b) + s, (b - a) + t), clipped at 0: the same value as
+        # min(a + s, b + t) - max(a, b), but exact for identical boxes ((a - a) + s == s), so their IoU is exactly 1
+        d = pred[:, :2] - gt[:, :2]
+        overlap = np.minimum(np.minimum(pred[:, 2:], gt[:, 2:]), np.minimum(d + pred[:, 2:], gt[:, 2:] - d))
+        overlap = np.clip(overlap, 0.0, None)
+        inter = overlap[:, 0] * overlap[:, 1]
         union = pred[:, 2] * pred[:, 3] + gt[:, 2] * gt[:, 3] - inter
         out = np.zeros(len(pred), dtype=np.float64)
         ok = union > 0
@@ -107,10 +108,10 @@ def center_error(pred: np.ndarray, gt: np.ndarray, normalized: bool = False) -> 
 def repair_predictions(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """Replace each NaN/inf or zero-size prediction by the previous (repaired) one; frame 0 falls back to the GT."""
     pred = np.array(pred, dtype=np.float64).reshape(-1, 4)
-    for i in range(len(pred)):
-        row = pred[i]
-        if not np.isfinite(row).all() or row[2] <= 0 or row[3] <= 0:
-            pred[i] = pred[i - 1] if i > 0 else np.asarray(gt, dtype=np.float64).reshape(-1, 4)[0]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(pred).all(axis=1) | ~(pred[:, 2] > 0) | ~(pred[:, 3] > 0)
+    for i in np.flatnonzero(bad):  # ascending: pred[i - 1] is already repaired
+        pred[i] = pred[i - 1] if i > 0 else np.asarray(gt, dtype=np.float64).reshape(-1, 4)[0]
     return pred
 
 

@@ -8,6 +8,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asearch.errors import ConfigError, DataError
 from asearch.evaluation import OPEMetric, center_error, default_protocol, iou, ope
@@ -38,8 +40,10 @@ PRED_B = np.array([[30, 30, 5, 5], [25, 20, 20, 20], NAN4, [1, 1, 0, 5]], float)
 def test_iou_and_center_error_formulas():
     assert iou([[15, 10, 10, 10]], [[10, 10, 10, 10]])[0] == pytest.approx(1 / 3)
     assert iou([[100, 100, 5, 5]], [[10, 10, 10, 10]])[0] == 0.0
-    # identical fractional boxes: (0.1 + 0.2) - 0.1 = 0.20000000000000004 > 0.2, raw IoU > 1, clipped to exactly 1
+    # identical fractional boxes: the textbook min(x1+w1, x2+w2) - max(x1, x2) gives (0.1 + 0.2) - 0.1 =
+    # 0.20000000000000004 (IoU > 1) or (1 + 3.02) - 1 = 3.0199999999999996 (IoU < 1); here both are exactly 1
     assert iou([[0.1, 0.1, 0.2, 0.2]], [[0.1, 0.1, 0.2, 0.2]])[0] == 1.0
+    assert iou([[0.0, 1.0, 1.0, 3.02]], [[0.0, 1.0, 1.0, 3.02]])[0] == 1.0
     assert math.isnan(iou([NAN4], [[0, 0, 1, 1]])[0])
     assert center_error([[13, 14, 10, 10]], [[10, 10, 10, 10]])[0] == pytest.approx(5.0)
     # centres (18, 19) and (15, 20): offset (3, -1), divided by the GT size (10, 20): (0.3, -0.05)
@@ -172,3 +176,21 @@ def test_opemetric_accumulates_like_ope():
     assert out["per_sequence"]["name"] == ["a", "#1"]
     metric.reset()
     assert metric.results == []
+
+
+def test_repair_chain_uses_repaired_previous_box():
+    from asearch.evaluation.metrics import repair_predictions
+
+    gt = np.array([[1, 1, 4, 4]] * 4, float)
+    pred = np.array([[0, 0, 0, 3], [np.inf, 0, 1, 1], [2, 2, 5, 5], [3, 3, 5, -1]], float)
+    np.testing.assert_array_equal(repair_predictions(pred, gt), [[1, 1, 4, 4], [1, 1, 4, 4], [2, 2, 5, 5],
+                                                                 [2, 2, 5, 5]])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.floats(-50, 50), st.floats(-50, 50), st.floats(0.5, 40), st.floats(0.5, 40)),
+                min_size=2, max_size=2))
+def test_iou_properties(boxes):
+    a, b = (np.array([list(x)]) for x in boxes)
+    v = iou(a, b)[0]
+    assert 0.0 <= v <= 1.0 and v == iou(b, a)[0] and iou(a, a)[0] == 1.0
