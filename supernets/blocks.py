@@ -61,17 +61,20 @@ class _ChoiceBlock(nn.Module):
         self.branch_in = inp if project else inp // 2
         if oup - self.branch_in <= 0:
             raise ValueError(f"block output {oup} must exceed its pass-through width {self.branch_in}")
-        if project:
-            pad = ksize // 2
-            self.branch_proj = nn.Sequential(
-                nn.Conv2d(inp, inp, ksize, stride, pad, groups=inp, bias=False),
-                _bn(inp, affine),
-                nn.Conv2d(inp, inp, 1, 1, 0, bias=False),
-                _bn(inp, affine),
-                nn.ReLU(inplace=True),
-            )
-        else:
+
+    def _add_projection(self, affine: bool) -> None:
+        """Create ``branch_proj`` (after ``branch_main``, so the state-dict order matches the official one)."""
+        if not self.project:
             self.branch_proj = None
+            return
+        inp, k = self.inp, self.ksize
+        self.branch_proj = nn.Sequential(
+            nn.Conv2d(inp, inp, k, self.stride, k // 2, groups=inp, bias=False),
+            _bn(inp, affine),
+            nn.Conv2d(inp, inp, 1, 1, 0, bias=False),
+            _bn(inp, affine),
+            nn.ReLU(inplace=True),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.branch_proj is not None:
@@ -97,6 +100,7 @@ class ShuffleV2Block(_ChoiceBlock):
             _bn(oup - cin, affine),
             nn.ReLU(inplace=True),
         )
+        self._add_projection(affine)
 
 
 class ShuffleXceptionBlock(_ChoiceBlock):
@@ -117,6 +121,7 @@ class ShuffleXceptionBlock(_ChoiceBlock):
                 nn.ReLU(inplace=True),
             ]
         self.branch_main = nn.Sequential(*layers)
+        self._add_projection(affine)
 
 
 def make_choice_block(choice: int, inp: int, oup: int, stride: int = 1, project: bool = False,
