@@ -1,0 +1,1 @@
+"""Training losses of the trackers (SiamCAR's in :mod:`trackers.losses.car`)."""
