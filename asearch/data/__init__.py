@@ -7,7 +7,9 @@ from asearch.data.datasets import (
     SyntheticBenchmarkDataset, TNL2KDataset, TrackingNetDataset,
 )
 from asearch.data.registry import DATASETS, build_dataset, dataset_names
+from asearch.data.sampler import PairDataset, SamplerConfig, collate_pairs
 from asearch.data.sequence import Sequence, read_image
+from asearch.data.synthetic import SyntheticConfig, generate_benchmark
 
 __all__ = [
     "Sequence", "read_image",
@@ -16,4 +18,5 @@ __all__ = [
     "SequenceDataset", "LaSOTDataset", "LaSOTExtDataset", "SyntheticBenchmarkDataset", "TNL2KDataset",
     "OTB99LangDataset", "GOT10kDataset", "TrackingNetDataset", "COCODataset",
     "DATASETS", "build_dataset", "dataset_names",
+    "SyntheticConfig", "generate_benchmark", "PairDataset", "SamplerConfig", "collate_pairs",
 ]

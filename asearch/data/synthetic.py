@@ -24,6 +24,8 @@ On-disk layout (the LaSOT layout, read by ``asearch.data.registry.build_dataset(
     DIR/meta.json                                  generator parameters, seed, version and a per-video scene summary
 
 ``<class>`` is the target's initial shape (also the major-class attribute word); the root-class word is ``shape``.
+A frame is *out of view* when less than 10 % of the target's box lies in the frame (or the visible part is under
+2 px wide); it is *fully occluded* when the occluder patches leave at most 1 % of the rendered target visible.
 Box coordinates use the pixel-centre convention of :mod:`asearch.data.crops` (pixel ``i`` is centred on ``i``).
 """
 from __future__ import annotations
@@ -70,7 +72,7 @@ COLORS: Dict[str, Tuple[int, int, int]] = {
     "purple": (140, 50, 190),
     "orange": (245, 135, 25),
     "cyan": (40, 200, 210),
-    "pink": (240, 120, 190),
+    "pink": (235, 60, 170),
 }
 _DARK = 0.55  # the second shade of a texture: the colour times this factor (same chromaticity)
 _BACKGROUNDS = ("noise", "gradient", "stripes", "checker")
@@ -295,18 +297,22 @@ def _texture(texture: str, color: Tuple[int, int, int], u: np.ndarray, v: np.nda
 
 
 def _draw(frame: np.ndarray, shape: str, texture: str, color: Tuple[int, int, int],
-          cx: float, cy: float, w: float, h: float, alpha: float = 1.0) -> None:
-    """Alpha-composite a textured shape onto ``frame`` (float32 H×W×3) in place."""
+          cx: float, cy: float, w: float, h: float) -> Tuple[np.ndarray, int, int]:
+    """Composite a textured, anti-aliased shape onto ``frame`` (float32 H×W×3) in place.
+
+    Returns the shape's coverage (float32 in [0, 1]) and the top-left pixel ``(x0, y0)`` of its window.
+    """
     size_h, size_w = frame.shape[:2]
     x0, y0 = max(int(math.floor(cx - w / 2)) - 1, 0), max(int(math.floor(cy - h / 2)) - 1, 0)
     x1, y1 = min(int(math.ceil(cx + w / 2)) + 2, size_w), min(int(math.ceil(cy + h / 2)) + 2, size_h)
-    if x1 <= x0 or y1 <= y0 or alpha <= 0:
-        return
-    cover = shape_mask(shape, cx, cy, w, h, x0, y0, x1 - x0, y1 - y0) * alpha
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), np.float32), 0, 0
+    cover = shape_mask(shape, cx, cy, w, h, x0, y0, x1 - x0, y1 - y0)
     ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     tex = _texture(texture, color, (xs - cx) / (w / 2.0), (ys - cy) / (h / 2.0))
     roi = frame[y0:y1, x0:x1]
     roi += (tex - roi) * cover[..., None]
+    return cover, x0, y0
 
 
 def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
@@ -563,6 +569,11 @@ def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
     shapes: List[str] = []
     textures: List[str] = []
     morph = cfg.morph_frames
+    occluded = np.zeros((size, size), bool)
+    for rect, _ in patches:
+        occluded[rect[1]:rect[3], rect[0]:rect[2]] = True
+    seen = np.zeros(n)   # target coverage left visible by the occluders, per frame
+    drawn = np.zeros(n)  # target coverage inside the frame, per frame
     for t in range(n):
         frame = bg.copy()
         if cfg.noise > 0:
@@ -575,14 +586,19 @@ def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
         cx, cy = centers[t]
         w, h = wh[t]
         progress = (t - int(seg["start"])) / morph if seg_i > 0 else 1.0
-        if progress < 1.0:  # cross-fade from the previous look
+        if progress < 1.0:  # cross-fade between the frame with the previous look and the frame with the new one
             prev = segments[seg_i - 1]
-            _draw(frame, str(prev["shape"]), str(prev["texture"]), COLORS[color], cx, cy, w, h, 1.0 - progress)
-            _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h, progress)
+            before = frame.copy()
+            cover_a, _, _ = _draw(before, str(prev["shape"]), str(prev["texture"]), COLORS[color], cx, cy, w, h)
+            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
+            cover = np.maximum(cover, cover_a)
+            frame = before * np.float32(1.0 - progress) + frame * np.float32(progress)
             dominant = prev if progress < 0.5 else seg
         else:
-            _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
+            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
             dominant = seg
+        drawn[t] = cover.sum()
+        seen[t] = (cover * ~occluded[y0:y0 + cover.shape[0], x0:x0 + cover.shape[1]]).sum()
         shapes.append(str(dominant["shape"]))
         textures.append(str(dominant["texture"]))
         for rect, patch in patches:
@@ -599,15 +615,11 @@ def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
         area = (x2 - x1) * (y2 - y1)
         inside = max(cx2 - cx1, 0.0) * max(cy2 - cy1, 0.0)
         ix1, iy1, ix2, iy2 = (int(round(v)) for v in (cx1, cy1, cx2, cy2))
-        if inside < 0.05 * area or ix2 - ix1 < 1 or iy2 - iy1 < 1:
+        if inside < 0.1 * area or ix2 - ix1 < 2 or iy2 - iy1 < 2:  # gone, or a sliver at the border
             oov[t] = True
             continue
         boxes[t] = [ix1, iy1, ix2 - ix1, iy2 - iy1]
-        for occ in occluders:
-            if occ["kind"] == "full":
-                ox1, oy1, ox2, oy2 = occ["rect"]
-                if ox1 <= x1 - 1 and oy1 <= y1 - 1 and ox2 >= x2 + 1 and oy2 >= y2 + 1:
-                    full_occ[t] = True
+        full_occ[t] = seen[t] <= 0.01 * drawn[t]  # what the occluders leave of the rendered target: ~nothing
 
     pos = position_word(centers[0][0], centers[0][1], size, size)
     k = min(n - 1, max(5, n // 4))

@@ -2,7 +2,6 @@
 the language carries information the first-frame template does not."""
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
