@@ -1,0 +1,1 @@
+"""Training actors (``actor(batch, step) -> (loss, stats)``) of the tracker families."""

@@ -1,0 +1,207 @@
+"""The batched tracker base: B videos tracked in lockstep as one batch, and the one-video API on top of it.
+
+A tracker is the inference policy around a model (pytracking / OSTrack style): it crops, calls the model and
+turns the model's maps into boxes. This base class owns what every family shares:
+
+* language: each video's text is encoded ONCE, when the video is added, through the
+  :class:`~asearch.language.LanguageFeaturizer` (its missing-language strategy applies to videos without text);
+* the template branch: run once per video (batched over the videos added together) and cached;
+* the lockstep batch: :meth:`track_batch` crops every active video's frame, runs the search branch once for the
+  whole batch and post-processes per video. Videos can be added (:meth:`add_videos`) and removed (:meth:`keep`) at
+  any time, so a runner can track videos of different lengths and refill the batch as videos end.
+
+The cached template states are split per video and concatenated again when the set of videos changes. Contract
+for models: every tensor (``ndim >= 1``) in the state returned by ``model.template`` is batch-first; other values
+(0-dim tensors, the genome, ...) are shared by all videos.
+
+Subclasses implement :meth:`prepare_video`, :meth:`search_crop` and :meth:`postprocess`.
+"""
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from asearch.errors import ArchitectureError, DataError
+from asearch.runtime import resolve_device
+
+__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state"]
+
+
+def language_fields(info: Any) -> Tuple[Optional[str], Optional[List[str]], bool]:
+    """``(sentence, attributes, has_language)`` of a video's language: ``None``, a sentence string, a mapping with
+    keys ``sentence`` / ``attributes`` / ``has_language``, or any object with those attributes (a ``Sequence``)."""
+    if info is None:
+        return None, None, False
+    if isinstance(info, str):
+        return info, None, bool(info.strip())
+    get = info.get if isinstance(info, Mapping) else (lambda k, d=None: getattr(info, k, d))
+    sentence = get("sentence", None)
+    attributes = get("attributes", None)
+    has = get("has_language", None)
+    if has is None:
+        has = bool(sentence and str(sentence).strip()) or attributes is not None
+    return sentence, (None if attributes is None else list(attributes)), bool(has)
+
+
+def split_state(state: Any, n: int) -> List[Any]:
+    """Split a batched state into ``n`` states of batch 1 (tensors with ``ndim >= 1`` are split on dim 0)."""
+    if isinstance(state, torch.Tensor) and state.dim() >= 1:
+        if state.shape[0] != n:
+            raise ArchitectureError(f"template state tensor of shape {tuple(state.shape)} is not batch-first "
+                                    f"(batch {n})")
+        return list(state.split(1, dim=0))
+    if isinstance(state, Mapping):
+        parts = {k: split_state(v, n) for k, v in state.items()}
+        return [{k: parts[k][i] for k in state} for i in range(n)]
+    if isinstance(state, (list, tuple)):
+        parts = [split_state(v, n) for v in state]
+        return [type(state)(p[i] for p in parts) if isinstance(state, list) else tuple(p[i] for p in parts)
+                for i in range(n)]
+    return [state] * n
+
+
+def cat_states(states: Sequence[Any]) -> Any:
+    """Inverse of :func:`split_state`: concatenate per-video states on dim 0 (shared values taken from the first)."""
+    first = states[0]
+    if isinstance(first, torch.Tensor) and first.dim() >= 1:
+        return torch.cat(list(states), dim=0)
+    if isinstance(first, Mapping):
+        return {k: cat_states([s[k] for s in states]) for k in first}
+    if isinstance(first, (list, tuple)):
+        items = [cat_states([s[i] for s in states]) for i in range(len(first))]
+        return items if isinstance(first, list) else tuple(items)
+    return first
+
+
+class BatchedTracker(abc.ABC):
+    """Lockstep tracking of several videos with one model call per frame.
+
+    Args:
+        model: the tracker's model (``template(...)`` / ``track(...)``), put in eval mode and on ``device``.
+        featurizer: language featurizer (``featurizer(sentences, attributes, has_language) -> (vectors,
+            use_template)``) or ``None`` (no language: zero vectors for a language model).
+        genome: the fixed path when the model is built on a supernet (``Genome`` or official list-of-lists).
+        device: where the model runs (``None``: CUDA when present).
+    """
+
+    def __init__(self, model: nn.Module, featurizer: Any = None, genome: Any = None, device: Any = None):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.featurizer = featurizer
+        if genome is not None and not hasattr(genome, "to_official"):
+            from search_spaces.genome import Genome
+
+            genome = Genome.from_official(genome)
+        if getattr(model, "needs_genome", False) and genome is None:
+            raise ArchitectureError("the model is built on a supernet: the tracker needs a genome (the path to run)")
+        if not getattr(model, "needs_genome", False) and genome is not None:
+            raise ArchitectureError("the model has a fixed architecture (a subnet or a baseline): give no genome")
+        self.genome = genome
+        self._videos: List[Dict[str, Any]] = []
+        self._batched_state: Any = None
+
+    # -- video set ---------------------------------------------------------------------------------------------------
+    @property
+    def num_videos(self) -> int:
+        """Videos currently tracked (the batch size of :meth:`track_batch`)."""
+        return len(self._videos)
+
+    def reset(self) -> None:
+        """Forget every video."""
+        self._videos = []
+        self._batched_state = None
+
+    def language_vectors(self, languages: Sequence[Any]) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Language vectors (``B×D`` on the device) and ``use_template`` flags of new videos, or ``(None, None)``."""
+        if self.featurizer is None or not getattr(self.model, "uses_language", False):
+            return None, None
+        fields = [language_fields(x) for x in languages]
+        vectors, use_template = self.featurizer([f[0] for f in fields], [f[1] for f in fields], [f[2] for f in fields])
+        return vectors.to(self.device), use_template.to(self.device)
+
+    @torch.no_grad()
+    def add_videos(self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
+                   languages: Optional[Sequence[Any]] = None) -> List[int]:
+        """Start tracking new videos from their first frame (RGB uint8 H×W×3) and box ``x, y, w, h``.
+
+        The template branch runs once for all of them; returns their indices in the batch order.
+        """
+        if len(images) != len(boxes) or (languages is not None and len(languages) != len(images)):
+            raise DataError(f"add_videos: {len(images)} images, {len(boxes)} boxes, "
+                            f"{'no' if languages is None else len(languages)} languages")
+        if not images:
+            return []
+        prepared = [self.prepare_video(img, np.asarray(box, dtype=np.float64)) for img, box in zip(images, boxes)]
+        z = self._to_tensor([p[0] for p in prepared])
+        tboxes = torch.tensor(np.stack([p[1] for p in prepared]), dtype=torch.float32, device=self.device)
+        language, use_template = self.language_vectors(languages if languages is not None else [None] * len(images))
+        any_tl = use_template is not None and bool(use_template.any())
+        state = self.model.template(z, language=language, genome=self.genome,
+                                    template_box=tboxes if any_tl else None,
+                                    use_template_language=use_template if any_tl else None)
+        start = len(self._videos)
+        for (_, _, info), part in zip(prepared, split_state(state, len(prepared))):
+            info["template_state"] = part
+            self._videos.append(info)
+        self._batched_state = None
+        return list(range(start, len(self._videos)))
+
+    def initialize_batch(self, images: Sequence[np.ndarray], boxes: Sequence[Sequence[float]],
+                         languages: Optional[Sequence[Any]] = None) -> None:
+        """Forget every video and start the given ones (see :meth:`add_videos`)."""
+        self.reset()
+        self.add_videos(images, boxes, languages)
+
+    def keep(self, indices: Sequence[int]) -> None:
+        """Keep only the videos at ``indices`` (in that order), e.g. to drop the ones that ended."""
+        indices = list(indices)
+        if indices != list(range(len(self._videos))):
+            self._videos = [self._videos[i] for i in indices]
+            self._batched_state = None
+
+    @torch.no_grad()
+    def track_batch(self, images: Sequence[np.ndarray]) -> List[Dict[str, Any]]:
+        """Track one new frame of every video (in batch order): one dict per video with ``box`` (``[x, y, w, h]``)
+        and ``score``."""
+        if len(images) != len(self._videos):
+            raise DataError(f"track_batch: {len(images)} frames for {len(self._videos)} videos")
+        if not images:
+            return []
+        if self._batched_state is None:
+            self._batched_state = cat_states([v["template_state"] for v in self._videos])
+        crops = [self.search_crop(img, v) for img, v in zip(images, self._videos)]
+        x = self._to_tensor([c[0] for c in crops])
+        outputs = self.model.track(x, self._batched_state)
+        return self.postprocess(outputs, [c[1] for c in crops], self._videos)
+
+    # -- one video ---------------------------------------------------------------------------------------------------
+    def initialize(self, image: np.ndarray, box: Sequence[float], language: Any = None) -> None:
+        """Start tracking one video (batch of one)."""
+        self.initialize_batch([image], [box], [language])
+
+    def track(self, image: np.ndarray) -> Dict[str, Any]:
+        """Track the next frame of the one video started by :meth:`initialize`."""
+        return self.track_batch([image])[0]
+
+    # -- helpers -----------------------------------------------------------------------------------------------------
+    def _to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
+        arr = np.ascontiguousarray(np.stack(crops).astype(np.float32, copy=False).transpose(0, 3, 1, 2))
+        return torch.from_numpy(arr).to(self.device)
+
+    # -- family hooks ------------------------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
+        """First frame -> ``(template crop H×W×3 float, template box x1,y1,x2,y2 in crop pixels, video state)``."""
+
+    @abc.abstractmethod
+    def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """A frame -> ``(search crop H×W×3 float, crop geometry for postprocess)``."""
+
+    @abc.abstractmethod
+    def postprocess(self, outputs: Dict[str, torch.Tensor], crops: List[Dict[str, Any]],
+                    videos: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+        """Batched model outputs -> one result dict per video; updates each video's state (its box)."""

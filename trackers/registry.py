@@ -1,0 +1,326 @@
+"""Build models, training actors and trackers by name, and rebuild a model from a self-describing checkpoint.
+
+Each family registers a :class:`ModelEntry`: its model config dataclass (with a ``name`` field), loss and tracker
+config dataclasses and three builders. Entries load lazily from ``"module:attribute"`` strings in
+:data:`ENTRIES`; a family adds one line there (or calls :func:`register`).
+
+A model config is the ``model`` section of an experiment YAML, e.g. (SiamCAR family)::
+
+    model:
+      name: vlt_scar            # or siamcar
+      template_size: 127
+      search_size: 255
+      stages: [2, 3, 4]
+      neck: {channels: 256, center_size: 7}
+      head: {num_convs: 4, gn_groups: 32}
+      supernet: {width_mult: 1.0, language_dim: 768}   # SupernetConfig fields (vlt_scar)
+      genome: null              # official [[20], [20], [4], [4]] list: a fixed subnet instead of the supernet
+      resnet: {width_mult: 1.0, pretrained: null}      # siamcar
+
+Checkpoints: the trainer's ``{'model': state_dict, 'config': full config, 'build_info': {...}}``, or
+``{'state_dict', 'build_info'}``; the model config is read from ``build_info['model']``, else ``build_info``
+itself when it has a ``name``, else ``config['model']`` (see :func:`model_config_from_checkpoint`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+
+from torch import nn
+
+from asearch.config import from_dict, to_dict
+from asearch.errors import CheckpointError, ConfigError
+
+__all__ = [
+    "ModelEntry", "ENTRIES", "register", "get_entry", "model_names", "model_config", "build_model", "build_actor",
+    "build_tracker", "build_info", "model_config_from_checkpoint", "load_model", "LanguageConfig",
+    "build_featurizer", "NeckConfig", "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# configs of the SiamCAR family
+@dataclass
+class NeckConfig:
+    """SiamCAR neck: output channels (256) and template centre crop in cells (7; 0 = none)."""
+
+    channels: int = 256
+    center_size: int = 7
+
+
+@dataclass
+class HeadConfig:
+    """CAR head: convs per tower (SiamCAR 4), GroupNorm groups, classification prior, ltrb activation."""
+
+    num_convs: int = 4
+    gn_groups: int = 32
+    prior_prob: float = 0.01
+    reg_activation: str = "exp"
+
+
+@dataclass
+class ResNetConfig:
+    """SiamCAR's ResNet-50: width multiplier and an optional local ImageNet state-dict file."""
+
+    width_mult: float = 1.0
+    pretrained: Optional[str] = None
+
+
+@dataclass
+class SiamCARModelConfig:
+    """Model section of the SiamCAR family (``name``: ``vlt_scar`` or ``siamcar``)."""
+
+    name: str = "vlt_scar"
+    template_size: int = 127
+    search_size: int = 255
+    stages: List[int] = field(default_factory=lambda: [2, 3, 4])
+    neck: NeckConfig = field(default_factory=NeckConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    supernet: Dict[str, Any] = field(default_factory=dict)
+    genome: Optional[List[List[int]]] = None
+    spos_checkpoint: Optional[str] = None
+    resnet: ResNetConfig = field(default_factory=ResNetConfig)
+
+    def __post_init__(self) -> None:
+        if self.name not in ("vlt_scar", "siamcar"):
+            raise ConfigError(f"model.name {self.name!r} is not of the SiamCAR family (vlt_scar, siamcar)")
+        if not self.stages or any(s not in (2, 3, 4) for s in self.stages):
+            raise ConfigError(f"model.stages must be a non-empty subset of [2, 3, 4] (the stride-8 stages), "
+                              f"got {self.stages}")
+        for key in ("template_size", "search_size"):
+            if key in self.supernet and int(self.supernet[key]) != getattr(self, key):
+                raise ConfigError(f"model.supernet.{key} ({self.supernet[key]}) differs from model.{key} "
+                                  f"({getattr(self, key)}); set it once, in model.{key}")
+
+
+@dataclass
+class LanguageConfig:
+    """How texts become language vectors (section ``language``): see :class:`asearch.language.LanguageFeaturizer`.
+
+    ``encoder``: ``null`` (the packaged MiniLM, d = 384), a local model directory or a cached Hugging Face name;
+    ``mode``: ``sentence`` | ``attribute``; ``missing``: ``zero`` | ``template`` | ``attribute``; ``enabled: false``
+    gives no featurizer (zero language vectors).
+    """
+
+    enabled: bool = True
+    encoder: Optional[str] = None
+    mode: str = "sentence"
+    missing: str = "zero"
+    cache_dir: Optional[str] = None
+    max_length: int = 128
+
+
+def build_featurizer(cfg: LanguageConfig, device: Any = None) -> Any:
+    """A :class:`~asearch.language.LanguageFeaturizer` for ``cfg`` (``None`` when ``cfg.enabled`` is false)."""
+    if not cfg.enabled:
+        return None
+    from asearch.language import LanguageFeaturizer, TextEncoder
+
+    encoder = TextEncoder(cfg.encoder, device=device, max_length=cfg.max_length)
+    return LanguageFeaturizer(encoder, mode=cfg.mode, missing=cfg.missing, cache_dir=cfg.cache_dir)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# entries
+@dataclass(frozen=True)
+class ModelEntry:
+    """One family member: configs and builders.
+
+    ``build_model(cfg, pretrained) -> nn.Module``; ``build_actor(model, featurizer, loss_cfg, path_sampler)``;
+    ``build_tracker(model, tracker_cfg, featurizer, genome, device)``.
+    """
+
+    config_cls: type
+    loss_config_cls: type
+    tracker_config_cls: type
+    build_model: Callable[..., nn.Module]
+    build_actor: Callable[..., Any]
+    build_tracker: Callable[..., Any]
+
+
+#: name -> "module:attribute" of its :class:`ModelEntry` (loaded on first use)
+ENTRIES: Dict[str, str] = {
+    "vlt_scar": "trackers.registry:VLT_SCAR",
+    "siamcar": "trackers.registry:SIAMCAR",
+}
+_LOADED: Dict[str, ModelEntry] = {}
+
+
+def register(name: str, entry: ModelEntry) -> None:
+    """Register (or replace) the entry of ``name``."""
+    _LOADED[name] = entry
+
+
+def model_names() -> List[str]:
+    """Every registered model name."""
+    return sorted(set(ENTRIES) | set(_LOADED))
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry of model ``name`` (``ConfigError`` listing the known names when unknown)."""
+    if name in _LOADED:
+        return _LOADED[name]
+    if name not in ENTRIES:
+        raise ConfigError(f"unknown model name {name!r} (key model.name); known: {', '.join(model_names())}")
+    module, attr = ENTRIES[name].split(":")
+    entry = getattr(importlib.import_module(module), attr)
+    _LOADED[name] = entry
+    return entry
+
+
+def model_config(cfg: Union[Mapping[str, Any], Any], source: str = "model") -> Any:
+    """The model config dataclass of ``cfg`` (a mapping with ``name``, or already a dataclass)."""
+    if dataclasses.is_dataclass(cfg) and not isinstance(cfg, type):
+        return cfg
+    if not isinstance(cfg, Mapping) or "name" not in cfg:
+        raise ConfigError(f"{source}: the model config needs a 'name' (one of {', '.join(model_names())})")
+    entry = get_entry(str(cfg["name"]))
+    return from_dict(entry.config_cls, cfg, source=source, prefix="model.")
+
+
+def build_model(cfg: Union[Mapping[str, Any], Any], pretrained: bool = True) -> nn.Module:
+    """Build the model named by ``cfg.name``; ``pretrained`` loads the configured initial weights (ImageNet ResNet,
+    SPOS supernet), which a rebuild from a checkpoint skips."""
+    cfg = model_config(cfg)
+    return get_entry(cfg.name).build_model(cfg, pretrained)
+
+
+def build_actor(model: nn.Module, cfg: Union[Mapping[str, Any], Any], featurizer: Any = None,
+                loss: Union[Mapping[str, Any], Any, None] = None, path_sampler: Any = None) -> Any:
+    """The training actor of the model family of ``cfg`` with the ``loss`` section."""
+    cfg = model_config(cfg)
+    entry = get_entry(cfg.name)
+    loss_cfg = loss if dataclasses.is_dataclass(loss) else from_dict(entry.loss_config_cls, loss or {}, "loss",
+                                                                       "loss.")
+    return entry.build_actor(model, featurizer, loss_cfg, path_sampler)
+
+
+def build_tracker(model: nn.Module, cfg: Union[Mapping[str, Any], Any], tracker: Union[Mapping[str, Any], Any, None]
+                  = None, featurizer: Any = None, genome: Any = None, device: Any = None) -> Any:
+    """The tracker (inference policy) of the model family of ``cfg`` with the ``tracker`` section."""
+    cfg = model_config(cfg)
+    entry = get_entry(cfg.name)
+    tcfg = tracker if dataclasses.is_dataclass(tracker) else from_dict(entry.tracker_config_cls, tracker or {},
+                                                                       "tracker", "tracker.")
+    dim = getattr(model, "language_dim", None)
+    if featurizer is not None and dim is not None and getattr(model, "uses_language", False) and featurizer.dim != dim:
+        raise ConfigError(f"the language featurizer gives {featurizer.dim}-d vectors but the model expects "
+                          f"{dim} (model.supernet.language_dim); change the encoder or language.mode")
+    return entry.build_tracker(model, tcfg, featurizer, genome, device)
+
+
+def build_info(cfg: Any) -> Dict[str, Any]:
+    """Plain data stored in checkpoints to rebuild the model: ``{'model': <model config dict>}``."""
+    return {"model": to_dict(model_config(cfg))}
+
+
+def model_config_from_checkpoint(ckpt: Mapping[str, Any], source: str = "<checkpoint>") -> Any:
+    """The model config stored in a checkpoint (module docstring); ``CheckpointError`` when it holds none."""
+    info = ckpt.get("build_info")
+    if isinstance(info, Mapping):
+        if isinstance(info.get("model"), Mapping):
+            return model_config(info["model"], f"{source} (build_info.model)")
+        if "name" in info:
+            return model_config(info, f"{source} (build_info)")
+    config = ckpt.get("config")
+    if isinstance(config, Mapping) and isinstance(config.get("model"), Mapping):
+        return model_config(config["model"], f"{source} (config.model)")
+    raise CheckpointError(f"{source}: no model config found (expected 'build_info.model' or 'config.model' with a "
+                          "'name'); a subnet file of supernets.save_subnet is a backbone, not a tracker")
+
+
+def load_model(path: Union[str, Path], map_location: Any = "cpu") -> Tuple[nn.Module, Any]:
+    """Rebuild a model from a self-describing checkpoint and load its weights (strict): ``(model, model_cfg)``."""
+    from asearch.io import load_torch
+
+    ckpt = load_torch(path, map_location=map_location)
+    if not isinstance(ckpt, Mapping):
+        raise CheckpointError(f"{path}: not a checkpoint dict")
+    cfg = model_config_from_checkpoint(ckpt, str(path))
+    state = ckpt.get("model", ckpt.get("state_dict"))
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: no weights (expected key 'model' or 'state_dict')")
+    model = build_model(cfg, pretrained=False)
+    own = model.state_dict()
+    for key in own:
+        if key not in state:
+            raise CheckpointError(f"{path}: key '{key}' of the model is missing from the checkpoint")
+        if tuple(state[key].shape) != tuple(own[key].shape):
+            raise CheckpointError(f"{path}: key '{key}' has shape {tuple(state[key].shape)} in the checkpoint, "
+                                  f"{tuple(own[key].shape)} in the model")
+    extra = [k for k in state if k not in own]
+    if extra:
+        raise CheckpointError(f"{path}: key '{extra[0]}' of the checkpoint does not belong to the model")
+    model.load_state_dict(dict(state), strict=True)
+    return model, cfg
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# SiamCAR family builders
+def _neck_head(cfg: SiamCARModelConfig, channels: List[int], stride: int):
+    from trackers.heads.car import SiamCARHead
+    from trackers.necks import AdjustNeck
+
+    neck = AdjustNeck([channels[s - 1] for s in cfg.stages], cfg.neck.channels, cfg.neck.center_size)
+    head = SiamCARHead(len(cfg.stages), cfg.neck.channels, cfg.head.num_convs, 2, cfg.head.gn_groups,
+                       cfg.head.prior_prob, cfg.head.reg_activation, stride)
+    return neck, head
+
+
+def _build_vlt_scar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Module:
+    from supernets import SupernetConfig, VLTSubnet, build_supernet, extract_subnet, load_spos_checkpoint
+    from trackers.models.vlt_scar import VLTSCAR
+
+    sn = dict(cfg.supernet)
+    sn.update(template_size=cfg.template_size, search_size=cfg.search_size)
+    net_cfg = from_dict(SupernetConfig, sn, source="model.supernet", prefix="model.supernet.")
+    spos = cfg.spos_checkpoint if pretrained else None
+    if cfg.genome is None:
+        backbone = build_supernet(net_cfg)
+        if spos:
+            load_spos_checkpoint(backbone, spos)
+    elif spos:
+        supernet = build_supernet(net_cfg)
+        load_spos_checkpoint(supernet, spos)
+        backbone = extract_subnet(supernet, cfg.genome)
+    else:
+        from supernets.vlt import validate_genome
+
+        backbone = VLTSubnet(net_cfg, validate_genome(cfg.genome, net_cfg))
+    neck, head = _neck_head(cfg, backbone.channels, backbone.stride)
+    return VLTSCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size, net_cfg.language_dim)
+
+
+def _build_siamcar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Module:
+    from trackers.backbones.resnet import resnet50
+    from trackers.models.siamcar import SiamCAR
+
+    backbone = resnet50(cfg.resnet.width_mult, cfg.resnet.pretrained if pretrained else None)
+    neck, head = _neck_head(cfg, backbone.channels, backbone.stride)
+    return SiamCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size)
+
+
+def _siamcar_actor(model, featurizer, loss_cfg, path_sampler):
+    from trackers.actors.siamcar import SiamCARActor
+
+    return SiamCARActor(model, featurizer, loss_cfg, path_sampler)
+
+
+def _siamcar_tracker(model, tracker_cfg, featurizer, genome, device):
+    from trackers.inference.siamcar import SiamCARTracker
+
+    return SiamCARTracker(model, tracker_cfg, featurizer, genome, device)
+
+
+def _family(build):
+    from trackers.inference.siamcar import TrackerConfig
+    from trackers.losses.car import CARLossConfig
+
+    return ModelEntry(SiamCARModelConfig, CARLossConfig, TrackerConfig, build, _siamcar_actor, _siamcar_tracker)
+
+
+VLT_SCAR = _family(_build_vlt_scar)
+SIAMCAR = _family(_build_siamcar)

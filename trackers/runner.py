@@ -1,0 +1,144 @@
+"""The generic runner: any tracker of the toolkit over every sequence of a dataset, results in the standard format.
+
+Frame 0 initialises the tracker with the ground-truth box (and the video's language); every later frame is
+tracked. Each finished sequence is written at once with :func:`asearch.evaluation.write_results`
+(``<name>.txt`` + ``<name>_time.json``, atomically), so a killed run resumes where it stopped: a sequence whose
+results file already holds the expected number of rows is skipped.
+
+``batch_size > 1`` tracks that many videos in lockstep, one model call per frame for all of them; when a video ends
+its slot is refilled with the next sequence (videos of different lengths each finish on their own). Timing in
+batched mode: each step's wall time is shared equally among the videos of that step.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+import numpy as np
+
+from asearch.errors import DataError
+from asearch.evaluation.results import results_done, write_results
+
+__all__ = ["run_dataset", "track_sequence"]
+
+
+def _n_frames(seq: Any, max_frames: Optional[int]) -> int:
+    return len(seq) if not max_frames else min(len(seq), int(max_frames))
+
+
+def _init_box(seq: Any) -> np.ndarray:
+    box = np.asarray(seq.boxes[0], dtype=np.float64)
+    if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+        raise DataError(f"sequence '{seq.name}': the first-frame ground truth {box.tolist()} cannot initialise a "
+                        "tracker", path=seq.meta.get("annotation_path") if hasattr(seq, "meta") else None,
+                        field="groundtruth[0]")
+    return box
+
+
+def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None) -> Dict[str, Any]:
+    """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...]}``."""
+    n = _n_frames(seq, max_frames)
+    box = _init_box(seq)
+    boxes, times, scores = [box], [], [1.0]
+    t0 = time.perf_counter()
+    tracker.initialize(seq.frame(0), box, seq)
+    times.append(time.perf_counter() - t0)
+    for i in range(1, n):
+        image = seq.frame(i)
+        t0 = time.perf_counter()
+        out = tracker.track(image)
+        times.append(time.perf_counter() - t0)
+        boxes.append(np.asarray(out["box"], dtype=np.float64))
+        scores.append(float(out.get("score", np.nan)))
+    return {"boxes": np.stack(boxes), "times": times, "scores": scores}
+
+
+def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_dir: Union[str, Path],
+                batch_size: int = 1, max_frames: Optional[int] = None, limit_videos: Optional[int] = None,
+                overwrite: bool = False, progress: bool = True) -> Dict[str, Any]:
+    """Run a tracker over ``dataset`` (``Sequence`` records) and write ``<out_dir>/<name>.txt`` per sequence.
+
+    Args:
+        tracker_factory: ``() -> tracker`` (a :class:`~trackers.inference.base.BatchedTracker`); called once.
+        dataset: iterable of sequences (``name``, ``boxes``, ``frame(i)``, ``len``, language fields).
+        out_dir: results folder (created).
+        batch_size: videos tracked in lockstep.
+        max_frames: track only the first ``max_frames`` frames of each video.
+        limit_videos: only the first ``limit_videos`` sequences.
+        overwrite: re-track sequences that already have complete results.
+        progress: show a tqdm bar (frames).
+
+    Returns:
+        ``{'done': [names tracked now], 'skipped': [names already done], 'fps': {name: fps}}``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    seqs = list(dataset)
+    if limit_videos is not None:
+        seqs = seqs[:int(limit_videos)]
+    todo, skipped = [], []
+    for seq in seqs:
+        if not overwrite and results_done(out_dir, seq.name, _n_frames(seq, max_frames)):
+            skipped.append(seq.name)
+        else:
+            todo.append(seq)
+    summary: Dict[str, Any] = {"done": [], "skipped": skipped, "fps": {}}
+    if not todo:
+        return summary
+    from tqdm import tqdm
+
+    bar = tqdm(total=sum(_n_frames(s, max_frames) for s in todo), unit="frame", disable=not progress,
+               desc=f"tracking {len(todo)} videos")
+    tracker = tracker_factory()
+
+    def finish(seq: Any, boxes: List[np.ndarray], times: List[float]) -> None:
+        write_results(out_dir, seq.name, np.stack(boxes), times=times)
+        summary["done"].append(seq.name)
+        total = sum(times)
+        summary["fps"][seq.name] = len(times) / total if total > 0 else None
+
+    if batch_size <= 1:
+        for seq in todo:
+            res = track_sequence(tracker, seq, max_frames)
+            bar.update(len(res["boxes"]))
+            finish(seq, list(res["boxes"]), res["times"])
+        bar.close()
+        return summary
+
+    queue = list(todo)
+    slots: List[Dict[str, Any]] = []                       # one per active video, in the tracker's batch order
+    while queue or slots:
+        new = []
+        while queue and len(slots) + len(new) < batch_size:
+            seq = queue.pop(0)
+            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [_init_box(seq)], "times": []})
+        if new:
+            t0 = time.perf_counter()
+            tracker.add_videos([s["seq"].frame(0) for s in new], [s["boxes"][0] for s in new],
+                               [s["seq"] for s in new])
+            share = (time.perf_counter() - t0) / len(new)
+            for s in new:
+                s["times"].append(share)
+            slots.extend(new)
+            bar.update(len(new))
+        # videos of a single frame end right after initialisation
+        ended = [i for i, s in enumerate(slots) if len(s["boxes"]) >= s["n"]]
+        if not ended:
+            images = [s["seq"].frame(len(s["boxes"])) for s in slots]
+            t0 = time.perf_counter()
+            outs = tracker.track_batch(images)
+            share = (time.perf_counter() - t0) / len(slots)
+            for s, out in zip(slots, outs):
+                s["boxes"].append(np.asarray(out["box"], dtype=np.float64))
+                s["times"].append(share)
+            bar.update(len(slots))
+            ended = [i for i, s in enumerate(slots) if len(s["boxes"]) >= s["n"]]
+        if ended:
+            for i in ended:
+                finish(slots[i]["seq"], slots[i]["boxes"], slots[i]["times"])
+            alive = [i for i in range(len(slots)) if i not in ended]
+            tracker.keep(alive)
+            slots = [slots[i] for i in alive]
+    bar.close()
+    return summary
