@@ -161,6 +161,7 @@ class PairDataset(torch.utils.data.Dataset):
         self.length = int(length) if length is not None else int(sum(len(ds) for ds in self.sources))
         if self.length < 1:
             raise ConfigError(f"PairDataset length must be >= 1, got {self.length} (field: length)")
+        self._reachable_videos = int(sum(len(ds) for ds, r in zip(self.sources, self.ratios) if r > 0))
         self._cache: "OrderedDict[Tuple[int, int], Sequence]" = OrderedDict()
 
     # -- bookkeeping
@@ -245,7 +246,7 @@ class PairDataset(torch.utils.data.Dataset):
 
         src, vid, seq, valid = self._pick_video(rng)
         t_idx = int(rng.choice(valid))
-        negative = rng.random() < cfg.neg_prob and sum(len(ds) for ds in self.sources) > 1
+        negative = rng.random() < cfg.neg_prob and self._reachable_videos > 1
         if negative:
             _, _, s_seq, s_valid = self._pick_video(rng, exclude=(src, vid))
             s_idx = int(rng.choice(s_valid))

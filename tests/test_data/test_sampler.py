@@ -233,3 +233,11 @@ def test_with_the_registry_reader(tmp_path):
     train = registry.build_dataset("synthetic", root, "train")
     item = PairDataset([train], SamplerConfig(template_size=128, search_size=256), seed=0, length=1)[0]
     assert item["search"].shape == (3, 256, 256) and item["has_language"] and len(item["attributes"]) == 4
+
+
+def test_no_negative_without_another_reachable_video(tmp_path, synth):
+    """With a single reachable video (the other source has ratio 0), a negative pair is impossible: positives."""
+    paths = write_square_video(tmp_path / "v", n=2)
+    one = ListDataset("one", [Sequence("sq", paths, [[10, 20, 20, 20]] * 2, [True] * 2)])
+    ds = PairDataset([(one, 1.0), (synth, 0.0)], SamplerConfig(neg_prob=1.0, template_size=32, search_size=64), length=3)
+    assert [ds[i]["label"] for i in range(3)] == [1, 1, 1]
