@@ -30,7 +30,6 @@ Box coordinates use the pixel-centre convention of :mod:`asearch.data.crops` (pi
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -689,39 +688,34 @@ def _write_video(video: SyntheticVideo, folder: Path, cfg: SyntheticConfig) -> N
     os.replace(tmp, folder)
 
 
+_MARKER = ".synthetic-in-progress"  # present while a generation runs; a folder left with it was interrupted
+
+
 def _clear_previous(out: Path, overwrite: bool) -> None:
-    """Refuse to write into a non-empty folder unless it holds a previous benchmark and ``overwrite`` is set."""
+    """Make ``out`` ready: empty, or a previous benchmark (``meta.json``) replaced when ``overwrite`` is set, or the
+    leftovers of an interrupted generation (the marker file) removed. Anything else is refused."""
     if not out.exists():
         return
     if not out.is_dir():
         raise ConfigError(f"synthetic benchmark: output path {out} exists and is not a folder")
-    entries = [p for p in out.iterdir()]
-    if not entries:
+    if not any(out.iterdir()):
         return
     meta_path = out / "meta.json"
-    if not meta_path.is_file():
-        raise ConfigError(f"synthetic benchmark: output folder {out} is not empty and holds no meta.json of a "
-                          "previous synthetic benchmark; choose an empty or new folder")
-    if not overwrite:
+    if meta_path.is_file() and not overwrite:
         raise ConfigError(f"synthetic benchmark: {out} already holds a benchmark ({meta_path}); pass "
                           "overwrite=True (CLI: --overwrite) to replace it")
-    try:
-        old = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc}); delete the folder by hand", path=meta_path) from None
-    meta_path.unlink()
-    for name, info in (old.get("videos") or {}).items():
-        category = str(info.get("category", "")) if isinstance(info, dict) else ""
-        folder = out / category / name
-        if category and "/" not in name and folder.is_dir():
-            shutil.rmtree(folder)
-            if not any((out / category).iterdir()):
-                (out / category).rmdir()
-    for fname in ("attributes.json", "attributes.pth"):
-        if (out / fname).is_file():
-            (out / fname).unlink()
+    if not meta_path.is_file() and not (out / _MARKER).is_file():
+        raise ConfigError(f"synthetic benchmark: output folder {out} is not empty and holds no meta.json of a "
+                          "previous synthetic benchmark; choose an empty or new folder")
+    # only what the generator writes: the shape-class folders, the language and split files, meta and the marker
+    for shape in SHAPES:
+        if (out / shape).is_dir():
+            shutil.rmtree(out / shape)
     if (out / "splits").is_dir():
         shutil.rmtree(out / "splits")
+    for fname in ("attributes.json", "attributes.pth", "meta.json", _MARKER):
+        if (out / fname).is_file():
+            (out / fname).unlink()
 
 
 def generate_benchmark(out_dir: Union[str, os.PathLike], videos: Optional[int] = None, frames: Optional[int] = None,
@@ -731,8 +725,9 @@ def generate_benchmark(out_dir: Union[str, os.PathLike], videos: Optional[int] =
     """Generate the synthetic benchmark into ``out_dir`` (LaSOT layout, see the module docstring); return its path.
 
     Keyword arguments override the matching fields of ``config`` (default :class:`SyntheticConfig`).
-    ``progress(done, total, video_name)`` is called after each video. ``meta.json`` is written last, so a folder
-    without it is an interrupted run. An existing benchmark is replaced only with ``overwrite=True``.
+    ``progress(done, total, video_name)`` is called after each video. Each video folder appears by an atomic
+    rename and ``meta.json`` is written last; the leftovers of an interrupted run (marked by a hidden marker file)
+    are cleared by the next run. An existing complete benchmark is replaced only with ``overwrite=True``.
     """
     from asearch import __version__
 
@@ -743,6 +738,7 @@ def generate_benchmark(out_dir: Union[str, os.PathLike], videos: Optional[int] =
     out = Path(out_dir)
     _clear_previous(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / _MARKER, {"config": to_dict(cfg)})
 
     counters: Dict[str, int] = {}
     names: List[str] = []
@@ -775,4 +771,5 @@ def generate_benchmark(out_dir: Union[str, os.PathLike], videos: Optional[int] =
         "splits": {k: len(v) for k, v in split_names.items()},
         "videos": summaries,
     })
+    (out / _MARKER).unlink()
     return out

@@ -204,3 +204,15 @@ def test_cli_synth_and_info(tmp_path, capsys):
     assert rc == 0
     counts = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert counts["videos"] == 3 and counts["frames"] == 15 and counts["with_sentence"] == 3
+
+
+def test_interrupted_run_is_cleared_by_the_next(tmp_path):
+    def stop(done, total, name):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        generate_benchmark(tmp_path / "b", videos=4, frames=4, size=48, progress=stop)
+    assert not (tmp_path / "b" / "meta.json").exists() and len(list((tmp_path / "b").glob("*/*-*"))) == 2
+    out = generate_benchmark(tmp_path / "b", videos=3, frames=4, size=48, seed=1)   # no overwrite needed
+    assert len(list(out.glob("*/*-*"))) == 3 and sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
