@@ -37,7 +37,7 @@ from asearch.errors import CheckpointError, ConfigError
 __all__ = [
     "ModelEntry", "ENTRIES", "register", "get_entry", "model_names", "model_config", "build_model", "build_actor",
     "build_tracker", "build_info", "model_config_from_checkpoint", "load_model", "LanguageConfig",
-    "build_featurizer", "NeckConfig", "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
+    "build_featurizer", "build_vlt_backbone", "NeckConfig", "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
 ]
 
 
@@ -145,6 +145,10 @@ class ModelEntry:
 ENTRIES: Dict[str, str] = {
     "vlt_scar": "trackers.registry:VLT_SCAR",
     "siamcar": "trackers.registry:SIAMCAR",
+    "vlt_ost": "trackers.models.ostrack:VLT_OST",
+    "ostrack": "trackers.models.ostrack:OSTRACK",
+    "vlt_tt": "trackers.models.transt:VLT_TT_ENTRY",
+    "transt": "trackers.models.transt:TRANST_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 
@@ -270,9 +274,11 @@ def _neck_head(cfg: SiamCARModelConfig, channels: List[int], stride: int):
     return neck, head
 
 
-def _build_vlt_scar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Module:
+def build_vlt_backbone(cfg: Any, pretrained: bool = True) -> nn.Module:
+    """The VLT backbone of a model config with ``supernet`` (SupernetConfig fields), ``template_size``,
+    ``search_size``, ``genome`` and ``spos_checkpoint``: the supernet when ``genome`` is null, else that genome's
+    subnet (with weights inherited from the SPOS checkpoint when ``pretrained`` and one is configured)."""
     from supernets import SupernetConfig, VLTSubnet, build_supernet, extract_subnet, load_spos_checkpoint
-    from trackers.models.vlt_scar import VLTSCAR
 
     sn = dict(cfg.supernet)
     sn.update(template_size=cfg.template_size, search_size=cfg.search_size)
@@ -290,8 +296,16 @@ def _build_vlt_scar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Modu
         from supernets.vlt import validate_genome
 
         backbone = VLTSubnet(net_cfg, validate_genome(cfg.genome, net_cfg))
+    return backbone
+
+
+def _build_vlt_scar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Module:
+    from trackers.models.vlt_scar import VLTSCAR
+
+    backbone = build_vlt_backbone(cfg, pretrained)
     neck, head = _neck_head(cfg, backbone.channels, backbone.stride)
-    return VLTSCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size, net_cfg.language_dim)
+    return VLTSCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size,
+                   backbone.config.language_dim)
 
 
 def _build_siamcar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Module:

@@ -58,7 +58,8 @@ class ResNet(nn.Module):
     """Bottleneck ResNet returning the outputs of ``layer1`` .. ``layer4`` (strides 4, 8, 8, 8).
 
     Args:
-        layers: blocks per layer (ResNet-50: 3, 4, 6, 3).
+        layers: blocks per layer (ResNet-50: 3, 4, 6, 3); fewer entries build only the first layers (TransT cuts
+            after ``layer3``: ``(3, 4, 6)``), and :meth:`forward` then returns only their outputs.
         width_mult: multiplier of every width (at least 8 channels per 3x3 conv).
         dilations: dilation of layer3 and layer4 (SiamCAR: 2, 4).
     """
@@ -82,16 +83,17 @@ class ResNet(nn.Module):
                 blocks.append(Bottleneck(inplanes, width, stride if j == 0 else 1, dil))
                 inplanes = width * Bottleneck.expansion
             setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.channels: List[int] = [w * Bottleneck.expansion for w in widths]
+        self.num_layers = min(len(layers), 4)
+        self.channels: List[int] = [w * Bottleneck.expansion for w in widths[:self.num_layers]]
         self.stride = 8
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
-        """RGB 0..255 ``B×3×H×W`` -> ``[layer1, layer2, layer3, layer4]`` outputs."""
+        """RGB 0..255 ``B×3×H×W`` -> ``[layer1, layer2, layer3, layer4]`` outputs (the built layers)."""
         x = (x - self.mean) / self.std
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs = []
-        for name in ("layer1", "layer2", "layer3", "layer4"):
-            x = getattr(self, name)(x)
+        for i in range(self.num_layers):
+            x = getattr(self, f"layer{i + 1}")(x)
             outs.append(x)
         return outs
 
@@ -134,9 +136,10 @@ class ResNet(nn.Module):
         return {"loaded": loaded, "skipped": skipped}
 
 
-def resnet50(width_mult: float = 1.0, pretrained: Union[str, Path, None] = None) -> ResNet:
-    """SiamCAR's ResNet-50 (dilated layer3/4); ``pretrained`` is a local ImageNet state-dict file or ``None``."""
-    net = ResNet((3, 4, 6, 3), width_mult=width_mult)
+def resnet50(width_mult: float = 1.0, pretrained: Union[str, Path, None] = None, num_layers: int = 4) -> ResNet:
+    """SiamCAR's ResNet-50 (dilated layer3/4); ``pretrained`` is a local ImageNet state-dict file or ``None``;
+    ``num_layers = 3`` cuts after ``layer3`` (TransT; the file's ``layer4`` keys are then skipped)."""
+    net = ResNet((3, 4, 6, 3)[:num_layers], width_mult=width_mult)
     if pretrained:
         net.load_pretrained(pretrained)
     return net

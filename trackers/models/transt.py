@@ -27,10 +27,13 @@ from asearch.errors import ArchitectureError, ConfigError
 from trackers.heads.car import score_locations
 from trackers.heads.transt import FeatureFusionNetwork, SinePositionEncoding, TransTHead, flatten_map
 from trackers.models.vlt_backbone import VLTBackboneMixin
+from trackers.inference.transt import TransTTrackerConfig
+from trackers.losses.transt import TransTLossConfig
 from trackers.necks import feature_size
-from trackers.registry import ResNetConfig
+from trackers.registry import ModelEntry, ResNetConfig, build_vlt_backbone
 
-__all__ = ["TransTBase", "TransT", "VLTTT", "TransTModelConfig"]
+__all__ = ["TransTBase", "TransT", "VLTTT", "TransTModelConfig", "build_vlt_tt", "build_transt", "VLT_TT_ENTRY",
+           "TRANST_ENTRY"]
 
 
 class TransTBase(nn.Module, abc.ABC):
@@ -219,3 +222,51 @@ class TransTModelConfig:
             if key in self.supernet and int(self.supernet[key]) != getattr(self, key):
                 raise ConfigError(f"model.supernet.{key} ({self.supernet[key]}) differs from model.{key} "
                                   f"({getattr(self, key)}); set it once, in model.{key}")
+        if self.name == "transt":
+            for key in ("supernet", "genome", "spos_checkpoint"):
+                if getattr(self, key):
+                    raise ConfigError(f"model.{key} applies to vlt_tt only (model.name is 'transt': a ResNet-50, "
+                                      "configured in model.resnet)")
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# builders and registry entries (see :mod:`trackers.registry`)
+def _fusion_and_head(cfg: TransTModelConfig) -> Tuple[FeatureFusionNetwork, TransTHead]:
+    fusion = FeatureFusionNetwork(cfg.d_model, cfg.nhead, cfg.num_fusion_layers, cfg.dim_feedforward, cfg.dropout)
+    return fusion, TransTHead(cfg.d_model, cfg.head_layers)
+
+
+def build_vlt_tt(cfg: TransTModelConfig, pretrained: bool = True) -> VLTTT:
+    """VLT_TT from its model config: the VLT supernet (``genome: null``) or the genome's subnet, see
+    :func:`trackers.registry.build_vlt_backbone`."""
+    backbone = build_vlt_backbone(cfg, pretrained)
+    return VLTTT(backbone, *_fusion_and_head(cfg), template_size=cfg.template_size, search_size=cfg.search_size,
+                 language_dim=backbone.config.language_dim)
+
+
+def build_transt(cfg: TransTModelConfig, pretrained: bool = True) -> TransT:
+    """The TransT baseline from its model config (ResNet-50 cut after ``layer3``; ImageNet weights from
+    ``model.resnet.pretrained`` when ``pretrained``)."""
+    from trackers.backbones.resnet import resnet50
+
+    backbone = resnet50(cfg.resnet.width_mult, cfg.resnet.pretrained if pretrained else None, num_layers=3)
+    return TransT(backbone, *_fusion_and_head(cfg), template_size=cfg.template_size, search_size=cfg.search_size)
+
+
+def _build_actor(model: nn.Module, featurizer: Any, loss_cfg: TransTLossConfig, path_sampler: Any) -> Any:
+    from trackers.actors.transt import TransTActor
+
+    return TransTActor(model, featurizer, loss_cfg, path_sampler)
+
+
+def _build_tracker(model: nn.Module, tracker_cfg: TransTTrackerConfig, featurizer: Any, genome: Any,
+                   device: Any) -> Any:
+    from trackers.inference.transt import TransTTracker
+
+    return TransTTracker(model, tracker_cfg, featurizer, genome, device)
+
+
+VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _build_actor,
+                          _build_tracker)
+TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _build_actor,
+                          _build_tracker)
