@@ -234,8 +234,7 @@ def test_registry_actor_on_supernet_and_subnet(crops):
 
 def test_every_transt_family_yaml_is_valid_and_tiny_builds():
     from asearch.config import experiments_dir, from_dict, load_yaml
-    from asearch.data.sampler import SamplerConfig
-    from asearch.training import TrainConfig
+    from asearch.training.recipes import load_experiment
     from trackers.inference.transt import TransTTrackerConfig
     from trackers.registry import build_model, model_config
 
@@ -243,25 +242,43 @@ def test_every_transt_family_yaml_is_valid_and_tiny_builds():
     assert len(paths) >= 5
     for path in paths:
         data = load_yaml(path)
-        if "model" in data:
-            assert model_config(data["model"], str(path)).name in ("vlt_tt", "transt")
-        if "loss" in data:
-            from_dict(TransTLossConfig, data["loss"], str(path))
-        if "tracker" in data:
+        if "model" in data:     # an experiment: strict sections checked by the retrain recipe
+            cfg = load_experiment(path)
+            assert model_config(cfg.model, str(path)).name in ("vlt_tt", "transt")
+        else:                   # tracking hyperparameters only
             from_dict(TransTTrackerConfig, data["tracker"], str(path))
-        if "train" in data:
-            from_dict(TrainConfig, data["train"], str(path))
-        if "sampler" in data:
-            from_dict(SamplerConfig, data["sampler"], str(path)).validate()
     recipe = load_yaml(experiments_dir() / "vlt_tt" / "retrain.yaml")
     assert recipe["train"]["optimizer"] == "adamw" and recipe["train"]["lr"] == 1e-4
     assert recipe["train"]["lr_mult"] == {"backbone": 0.1} and recipe["train"]["weight_decay"] == 1e-4
+    assert recipe["loss"] == {"cls_weight": 8.334, "l1_weight": 5.0, "giou_weight": 2.0, "eos_coef": 0.0625,
+                              "contrastive_weight": 1.0}
     tiny = build_model(load_yaml(experiments_dir() / "vlt_tt" / "tiny.yaml")["model"])
     assert isinstance(tiny, VLTTT) and not tiny.needs_genome and tiny.language_dim == 384
     base = build_model(load_yaml(experiments_dir() / "transt" / "tiny.yaml")["model"])
     assert isinstance(base, TransT) and base.backbone.num_layers == 3 and not base.uses_language
     with pytest.raises(ConfigError, match="model.genome applies to vlt_tt only"):
         model_config({"name": "transt", "genome": genome().to_official()})
+
+
+def test_retrain_tiny_vlt_tt_then_track(tmp_path):
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.training.recipes import train_experiment
+    from trackers.inference.transt import TransTTracker
+    from trackers.registry import build_tracker, load_model
+
+    root = generate_benchmark(tmp_path / "synth", videos=3, frames=6, size=64, seed=0, distractors=0)
+    result = train_experiment(experiments_dir() / "vlt_tt" / "tiny.yaml", "retrain", out_dir=tmp_path / "run",
+                              overrides=[f"data.datasets.0.root={root}", "language.enabled=false",
+                                         "train.steps=2", "train.batch_size=2", "train.checkpoint_every=0",
+                                         "train.log_every=1", "train.device=cpu"], progress=False)
+    assert result["steps"] == 2 and np.isfinite(result["final_loss"])
+    model, cfg = load_model(result["checkpoint"])
+    assert isinstance(model, VLTTT) and cfg.name == "vlt_tt"
+    tracker = build_tracker(model, cfg, {"min_size": 4}, device="cpu")
+    assert isinstance(tracker, TransTTracker)
+    tracker.initialize(np.zeros((64, 64, 3), np.uint8), [20, 20, 16, 16])
+    assert len(tracker.track(np.zeros((64, 64, 3), np.uint8))["box"]) == 4
 
 
 # ----------------------------------------------------------------------------------------------------------------------
