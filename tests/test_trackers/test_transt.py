@@ -128,6 +128,18 @@ def test_transt_shapes_and_template_cache(transt_model, crops):
         model(z, x[:, :, :96, :96])
 
 
+def test_resnet_cut_after_layer3_loads_a_full_state_dict(tmp_path):
+    full = resnet50(width_mult=0.125)
+    torch.save(full.state_dict(), tmp_path / "r50.pth")
+    cut = resnet50(width_mult=0.125, pretrained=tmp_path / "r50.pth", num_layers=3)
+    assert cut.channels == [32, 64, 128] and not hasattr(cut, "layer4")
+    torch.testing.assert_close(cut.layer3[0].conv2.weight, full.layer3[0].conv2.weight)
+    report = cut.load_pretrained(tmp_path / "r50.pth")
+    assert report["skipped"] and all(k.startswith("layer4.") for k in report["skipped"])
+    feats = cut.eval()(torch.rand(1, 3, 128, 128) * 255)
+    assert [f.shape[-1] for f in feats] == [32, 16, 16]     # layer3 keeps stride 8 (dilation 2), as TransT
+
+
 def test_vlt_tt_on_subnet_and_supernet(crops):
     from supernets import build_supernet, extract_subnet
 
@@ -238,7 +250,7 @@ def test_every_transt_family_yaml_is_valid_and_tiny_builds():
     from trackers.inference.transt import TransTTrackerConfig
     from trackers.registry import build_model, model_config
 
-    paths = sorted((experiments_dir() / "vlt_tt").glob("*.yaml")) + sorted((experiments_dir() / "transt").glob("*.yaml"))
+    paths = [p for family in ("vlt_tt", "transt") for p in sorted((experiments_dir() / family).glob("*.yaml"))]
     assert len(paths) >= 5
     for path in paths:
         data = load_yaml(path)
