@@ -405,3 +405,49 @@ def test_registry_builds_and_reloads(tmp_path):
     with torch.no_grad():
         assert torch.allclose(model(b["template"], b["search"], b["language"])["score_map"],
                               again.eval()(b["template"], b["search"], b["language"])["score_map"])
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# end to end: the tiny configs through the training recipe and asearch track
+def test_pretrain_retrain_and_track_tiny_vlt_ost(tmp_path):
+    from asearch.cli import main
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.evaluation.results import read_results
+    from asearch.training.recipes import train_experiment
+    from trackers.registry import load_model
+
+    root = generate_benchmark(tmp_path / "synth", videos=3, frames=4, size=64, seed=0, distractors=0)
+    common = [f"data.datasets.0.root={root}", "language.enabled=false", "train.steps=2", "train.batch_size=2",
+              "train.checkpoint_every=0", "train.log_every=1", "train.device=cpu"]
+    tiny = experiments_dir() / "vlt_ost" / "tiny.yaml"
+    pre = train_experiment(tiny, "pretrain", out_dir=tmp_path / "pre", overrides=common, progress=False)
+    assert pre["steps"] == 2 and np.isfinite(pre["final_loss"])
+    supernet, cfg = load_model(pre["checkpoint"])
+    assert isinstance(supernet, VLTOST) and supernet.needs_genome and cfg.genome is None
+    genome = [[], [], [3, 0], [2, 1]]
+    re = train_experiment(tiny, "retrain", out_dir=tmp_path / "re", overrides=common, arch=genome, progress=False)
+    fixed, fixed_cfg = load_model(re["checkpoint"])
+    assert not fixed.needs_genome and fixed_cfg.genome == genome
+    out = tmp_path / "results"
+    args = ["track", "--checkpoint", pre["checkpoint"], "--config", str(tiny), "--genome", "[[], [], [3, 0], [2, 1]]",
+            "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(out), "--batch", "2",
+            "--set", "language.enabled=false", "--no-progress"]
+    assert main(args) == 0
+    names = sorted(p.stem for p in out.glob("*.txt"))
+    assert len(names) == 3
+    for name in names:
+        res = read_results(out, name)
+        assert res.shape == (4, 4) and np.all(np.isfinite(res))
+
+
+def test_ostrack_tiny_config_trains(tmp_path):
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.training.recipes import train_experiment
+
+    root = generate_benchmark(tmp_path / "synth", videos=2, frames=4, size=64, seed=1, distractors=0)
+    result = train_experiment(experiments_dir() / "ostrack" / "tiny.yaml", "retrain", out_dir=tmp_path / "run",
+                              overrides=[f"data.datasets.0.root={root}", "train.steps=2", "train.batch_size=2",
+                                         "train.checkpoint_every=0", "train.device=cpu"], progress=False)
+    assert result["steps"] == 2 and np.isfinite(result["final_loss"])
