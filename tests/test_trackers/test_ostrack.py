@@ -451,3 +451,28 @@ def test_ostrack_tiny_config_trains(tmp_path):
                               overrides=[f"data.datasets.0.root={root}", "train.steps=2", "train.batch_size=2",
                                          "train.checkpoint_every=0", "train.device=cpu"], progress=False)
     assert result["steps"] == 2 and np.isfinite(result["final_loss"])
+
+
+def test_every_yaml_of_the_family_loads_and_builds():
+    from asearch.commands.track import load_track_config
+    from asearch.config import experiments_dir, from_dict
+    from asearch.training.recipes import load_experiment
+    from trackers.registry import build_model, get_entry, model_config
+
+    built = {}
+    for family in ("ostrack", "vlt_ost"):
+        for path in sorted((experiments_dir() / family).glob("*.yaml")):
+            if path.stem == "track":
+                tcfg = load_track_config(str(path))
+                from_dict(get_entry(family).tracker_config_cls, tcfg.tracker, source=str(path))
+                continue
+            cfg = model_config(load_experiment(path).model)
+            key = (cfg.name, cfg.vit.dim, cfg.genome is None)
+            if key not in built:  # supernet.yaml builds the same network as retrain.yaml: once is enough
+                built[key] = build_model(cfg, pretrained=False)
+    paper_ost = built[("ostrack", 768, True)]
+    assert paper_ost.backbone.depth == 12 and paper_ost.backbone.ce_layers == [3, 6, 9]
+    assert 92_000_000 < sum(p.numel() for p in paper_ost.parameters()) < 93_000_000  # OSTrack-256: ViT-B + head
+    paper_vlt = built[("vlt_ost", 768, True)]
+    assert paper_vlt.num_mixers == 4 and paper_vlt.search_space().num_genes == 8
+    assert built[("vlt_ost", 32, True)].num_mixers == 2

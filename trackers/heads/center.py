@@ -69,8 +69,9 @@ class CenterHead(nn.Module):
     def forward(self, feature: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Search map B×C×H×W -> ``score_map`` (B×1×H×W), ``size_map``, ``offset_map`` (B×2×H×W) and
         ``pred_boxes`` (B×4 normalised ``cx, cy, w, h`` at the arg-max of the score map)."""
-        score = torch.sigmoid(self.ctr(feature)).clamp(1e-4, 1.0 - 1e-4)
-        size = torch.sigmoid(self.size(feature))
-        offset = self.offset(feature)
+        # float32 maps: 1 - 1e-4 is not representable near 1 in fp16/bf16 (mixed precision), the focal loss needs it
+        score = torch.sigmoid(self.ctr(feature).float()).clamp(1e-4, 1.0 - 1e-4)
+        size = torch.sigmoid(self.size(feature).float())
+        offset = self.offset(feature).float()
         return {"score_map": score, "size_map": size, "offset_map": offset,
                 "pred_boxes": decode_boxes(score, size, offset)}

@@ -112,7 +112,8 @@ def gaussian_heatmap(boxes: torch.Tensor, grid: int, min_overlap: float = 0.7,
 def focal_loss(pred: torch.Tensor, target: torch.Tensor, alpha: float = 2.0, beta: float = 4.0) -> torch.Tensor:
     """CenterNet's weighted focal loss between a probability map ``pred`` and a Gaussian map ``target`` (same
     shape), summed over the batch and divided by the number of cells with ``target == 1`` (module docstring)."""
-    pos = target.eq(1).to(pred.dtype)
+    pred, target = pred.float(), target.float()
+    pos = target.eq(1).float()
     neg = 1.0 - pos
     p = pred.clamp(min=1e-12)
     pos_loss = (torch.log(p) * (1 - p) ** alpha * pos).sum()
@@ -134,13 +135,13 @@ class OSTrackLoss(torch.nn.Module):
                 positive_pairs: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Dict[str, float]]:
         """``(total loss, stats)``; ``boxes``: B×4 ground truth ``x1, y1, x2, y2`` in search-crop pixels."""
         cfg = self.cfg
-        score = outputs["score_map"]
-        gt = (boxes.to(score.device, score.dtype) / float(search_size)).clamp(0.0, 1.0)
+        score = outputs["score_map"].float()
+        gt = (boxes.to(score.device, torch.float32) / float(search_size)).clamp(0.0, 1.0)
         pos = torch.ones(gt.shape[0], dtype=torch.bool, device=score.device) if positive_pairs is None \
             else positive_pairs.to(score.device).bool().view(-1)
-        heat = gaussian_heatmap(gt, score.shape[-1], cfg.min_overlap, pos).to(score.dtype)
+        heat = gaussian_heatmap(gt, score.shape[-1], cfg.min_overlap, pos)
         loss_focal = focal_loss(score, heat)
-        pred = cxcywh_to_xyxy(outputs["pred_boxes"])
+        pred = cxcywh_to_xyxy(outputs["pred_boxes"].float())
         if bool(pos.any()):
             giou = generalized_box_iou_elementwise(pred[pos], gt[pos])
             loss_giou = (1.0 - giou).mean()
