@@ -1,10 +1,71 @@
-"""`asearch export`: architecture export."""
+"""`asearch export`: the searched architecture as an architecture JSON, optionally with its inherited weights.
+
+``--search DIR`` exports the best candidate of a search (``DIR/best.json``, with its validation SUC and protocol);
+``--genome`` exports a given genome (inline official JSON or a file: architecture JSON, official YAML with ``CAND``,
+JSON list of lists) of the ``--supernet``'s search space. ``--weights`` also writes the subnet with the weights it
+inherits from the supernet (``supernets.save_subnet``; input of ``asearch retrain --weights``).
+"""
 from __future__ import annotations
 
-from asearch.commands import not_available
+import argparse
+from pathlib import Path
+
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
     """Register `asearch export`."""
-    p = sub.add_parser("export", help="architecture export (not available yet)")
-    p.set_defaults(func=not_available("export", "architecture export"))
+    p = sub.add_parser("export", help="write the searched architecture JSON (and its inherited subnet weights)",
+                       description="Export the best architecture of a search (--search DIR) or a given genome "
+                                   "(--genome, with --supernet) as an architecture JSON; --weights also writes the "
+                                   "subnet's weights inherited from the supernet.")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--search", help="a search output folder (its best.json is exported)")
+    src.add_argument("--genome", help="official JSON [[20],[20],[4],[4]] or a file holding a genome")
+    p.add_argument("--supernet", help="supernet checkpoint (required with --genome and with --weights)")
+    p.add_argument("--out", required=True, help="architecture JSON to write")
+    p.add_argument("--weights", help="also write the subnet with its inherited weights to this file")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of `asearch export`."""
+    from asearch.errors import ArchitectureError, ConfigError
+    from asearch.search.architecture import Architecture, load_architecture, load_genome, save_architecture, \
+        sha256_file
+
+    sha = sha256_file(args.supernet) if args.supernet else None
+    if args.search:
+        best = Path(args.search) / "best.json"
+        if not best.is_file():
+            raise ConfigError(f"--search {args.search}: no best.json (the search has not finished a generation)")
+        arch = load_architecture(best)
+        if sha is not None and arch.supernet_sha256 not in (None, sha):
+            raise ArchitectureError(f"--supernet {args.supernet} (SHA-256 {sha[:12]}...) is not the supernet the "
+                                    f"search used ({arch.supernet_sha256[:12]}..., field supernet_sha256 of {best})")
+    else:
+        if not args.supernet:
+            raise ConfigError("--genome needs --supernet (the search space and the checkpoint hash come from it)")
+        from asearch.commands.search import space_from_checkpoint
+
+        space = space_from_checkpoint(args.supernet)
+        arch = Architecture(genome=space.validate(load_genome(args.genome)), space=space, supernet_sha256=sha)
+        arch.with_cost()
+    save_architecture(arch, args.out)
+    print(f"asearch export: {args.out} ({arch.space.name}, {arch.flops / 1e9:.3f} GFLOPs, {arch.params / 1e6:.3f} M "
+          f"params" + (f", validation SUC {arch.validation.suc:.4f}" if arch.validation else "") + ")")
+    if args.weights:
+        if not args.supernet:
+            raise ConfigError("--weights needs --supernet (the weights are copied from it)")
+        from supernets import extract_subnet, save_subnet
+        from supernets.vlt import VLTSupernet
+        from trackers.registry import load_model
+
+        model, _ = load_model(args.supernet)
+        supernets = [m for m in model.modules() if isinstance(m, VLTSupernet)]
+        if not supernets:
+            raise ConfigError(f"--supernet {args.supernet}: the model holds no VLT supernet to extract from")
+        subnet = extract_subnet(supernets[0], arch.genome)
+        save_subnet(subnet, args.weights)
+        print(f"asearch export: inherited subnet weights in {args.weights}")
+    return 0

@@ -1,22 +1,56 @@
 """Fitness of a candidate: SUC on a fixed validation set with the supernet's shared weights (paper 000 Eq. 6).
 
-(work in progress: config only)
+``SUC_val(N(a, W_A(a)))`` of Eq. 6, for a genome ``a``:
+
+1. BN recalibration for ``a`` (:mod:`asearch.search.bn`): running statistics reset, ``bn.batches`` fixed training
+   batches forwarded along ``a`` in train mode under no_grad (cumulative average), then eval mode.
+   ``bn.batches: 0`` keeps the supernet's own statistics.
+2. Tracking the validation set with the model family's tracker on path ``a``: the first ``validation.videos``
+   videos of ``validation.dataset`` / ``split`` (in the reader's order), each cut to its first
+   ``validation.frames`` frames (``null``: whole videos). Every candidate sees exactly the same frames (SPOS's
+   iterator quirk, which scores each candidate on a different slice, is not reproduced).
+   **Batched** (default): all validation videos are tracked together in lockstep, one model call per frame for
+   the whole set and the template branch once per video (:class:`trackers.inference.base.BatchedTracker`);
+   ``batched: false`` tracks one video after another (kept for the benchmark).
+3. SUC with the validation dataset's protocol (``lasot`` for the synthetic benchmark; :func:`asearch.evaluation.ope`),
+   a fraction in [0, 1].
+
+The recalibration batches are drawn from the supernet's own training data (the ``data`` section stored in its
+checkpoint) unless ``bn.data`` gives another one; pair ``i`` is a function of ``(bn.seed, 0, i)`` only
+(:class:`asearch.data.PairDataset`), so every worker builds the same batches.
+
+Worker-side state: :class:`TrackingFitness` is a light picklable spec (checkpoint path, its mtime, the config).
+Its :class:`FitnessContext` (model, BN batches with precomputed language vectors, validation frames) is built on
+first use in a process and kept in a per-process cache (:func:`worker_cache`), so a Ray worker loads the
+supernet once and scores many candidates.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
+import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Hashable, Optional
+from pathlib import Path
+from typing import Any, Callable, Dict, Hashable, List, Mapping, Optional, Sequence, Union
 
-from asearch.errors import ConfigError
+import numpy as np
 
-__all__ = ["ValidationConfig", "BNConfig", "FitnessConfig", "worker_cache"]
+from asearch.config import from_dict, to_dict
+from asearch.errors import ConfigError, DataError
+
+__all__ = ["ValidationConfig", "BNConfig", "FitnessConfig", "TrackingFitness", "FitnessContext", "worker_cache",
+           "clear_worker_cache", "track_lockstep", "track_one_by_one"]
 
 
 @dataclass
 class ValidationConfig:
-    """The fixed validation set: the first ``videos`` videos of ``dataset``/``split`` (sorted by name), each cut to
-    its first ``frames`` frames (``null``: full videos), scored with ``protocol`` (``null``: the dataset's default;
-    ``lasot`` for the synthetic benchmark)."""
+    """The fixed validation set: ``videos`` videos of ``dataset``/``split``, each cut to its first ``frames``
+    frames (``null``: full videos), scored with ``protocol`` (``null``: the dataset's default, ``lasot`` for the
+    synthetic benchmark). ``select``: ``spread`` takes videos evenly spaced over the split's (sorted) list,
+    ``first`` the first ones. ``root`` ``null`` reads ``$ASEARCH_<NAME>_ROOT``; ``options`` are reader options
+    (e.g. ``split_file`` for held-out videos). ``cache_frames``: keep the decoded frames in memory in every worker
+    (read once)."""
 
     dataset: str = "synthetic"
     root: Optional[str] = None
@@ -24,8 +58,13 @@ class ValidationConfig:
     videos: int = 20
     frames: Optional[int] = 11
     protocol: Optional[str] = None
+    select: str = "spread"
+    options: Dict[str, Any] = field(default_factory=dict)
+    cache_frames: bool = True
 
     def __post_init__(self) -> None:
+        if self.select not in ("spread", "first"):
+            raise ConfigError(f"fitness.validation.select: {self.select!r} is not one of ['spread', 'first']")
         if self.videos < 1:
             raise ConfigError(f"fitness.validation.videos: must be >= 1, got {self.videos}")
         if self.frames is not None and self.frames < 2:
@@ -35,14 +74,18 @@ class ValidationConfig:
 
 @dataclass
 class BNConfig:
-    """BN recalibration before scoring: ``batches`` fixed training batches of ``batch_size`` pairs."""
+    """BN recalibration before scoring: ``batches`` fixed training batches of ``batch_size`` pairs (SPOS: 200).
+
+    ``data``: a ``data`` section (``datasets``, ``sampler``, ``no_language_share``, as in a training YAML) for the
+    recalibration pairs; ``null`` uses the supernet's training data stored in its checkpoint. ``cache``: keep the
+    batches in memory (uint8 crops) in every worker instead of re-sampling them for each candidate.
+    """
 
     batches: int = 200
     batch_size: int = 16
-    dataset: str = "synthetic"
-    root: Optional[str] = None
-    split: str = "train"
     seed: int = 0
+    data: Optional[Dict[str, Any]] = None
+    cache: bool = True
 
     def __post_init__(self) -> None:
         if self.batches < 0 or self.batch_size < 1:
@@ -52,12 +95,18 @@ class BNConfig:
 
 @dataclass
 class FitnessConfig:
-    """How a candidate is scored."""
+    """How a candidate is scored (section ``fitness`` of the search YAML).
+
+    ``tracker``: tracking hyperparameters over the ones stored in the supernet's checkpoint config (the model
+    family's tracker config). ``language``: language settings (:class:`trackers.registry.LanguageConfig` fields)
+    over the checkpoint's. ``batched``: track the validation videos in lockstep (default) or one by one.
+    """
 
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     bn: BNConfig = field(default_factory=BNConfig)
     batched: bool = True
     tracker: Dict[str, Any] = field(default_factory=dict)
+    language: Dict[str, Any] = field(default_factory=dict)
 
 
 _WORKER_CACHE: Dict[Hashable, Any] = {}
@@ -68,3 +117,266 @@ def worker_cache(key: Hashable, build: Callable[[], Any]) -> Any:
     if key not in _WORKER_CACHE:
         _WORKER_CACHE[key] = build()
     return _WORKER_CACHE[key]
+
+
+def clear_worker_cache() -> None:
+    """Forget every cached fitness context of this process."""
+    _WORKER_CACHE.clear()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# tracking the validation set
+@dataclass
+class ValidationVideo:
+    """One validation video cut to its first frames: the frames (decoded, or read on demand), ground truth,
+    visibility and the language record (the :class:`~asearch.data.Sequence` itself)."""
+
+    name: str
+    sequence: Any
+    boxes: np.ndarray
+    visible: np.ndarray
+    images: Optional[List[np.ndarray]] = None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def frame(self, i: int) -> np.ndarray:
+        """Frame ``i`` (RGB uint8)."""
+        return self.images[i] if self.images is not None else self.sequence.frame(i)
+
+
+def track_lockstep(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
+    """Track all ``videos`` together: one ``track_batch`` per frame for every video still running (the template
+    branch runs once per video, in one batch). Returns one ``N_i×4`` prediction array per video (row 0 = GT)."""
+    preds = [[np.asarray(v.boxes[0], dtype=np.float64)] for v in videos]
+    tracker.initialize_batch([v.frame(0) for v in videos], [v.boxes[0] for v in videos],
+                             [v.sequence for v in videos])
+    active = list(range(len(videos)))
+    t = 1
+    while active:
+        still = [k for k, i in enumerate(active) if t < len(videos[i])]
+        if not still:
+            break
+        if len(still) != len(active):  # drop the videos that ended
+            tracker.keep(still)
+            active = [active[k] for k in still]
+        outs = tracker.track_batch([videos[i].frame(t) for i in active])
+        for i, out in zip(active, outs):
+            preds[i].append(np.asarray(out["box"], dtype=np.float64))
+        t += 1
+    return [np.stack(p) for p in preds]
+
+
+def track_one_by_one(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
+    """Track the ``videos`` one after another with the one-video API (``initialize`` / ``track``)."""
+    out = []
+    for v in videos:
+        tracker.initialize(v.frame(0), v.boxes[0], v.sequence)
+        preds = [np.asarray(v.boxes[0], dtype=np.float64)]
+        for t in range(1, len(v)):
+            preds.append(np.asarray(tracker.track(v.frame(t))["box"], dtype=np.float64))
+        out.append(np.stack(preds))
+    return out
+
+
+def load_validation_videos(cfg: ValidationConfig) -> List[ValidationVideo]:
+    """The fixed validation set of ``cfg`` (frames decoded when ``cfg.cache_frames``)."""
+    from asearch.data.registry import build_dataset
+
+    dataset = build_dataset(cfg.dataset, root=cfg.root, split=cfg.split, **dict(cfg.options))
+    if len(dataset) < cfg.videos:
+        raise DataError(f"fitness.validation.videos is {cfg.videos} but dataset '{cfg.dataset}' split "
+                        f"'{cfg.split}' has {len(dataset)} videos", field="fitness.validation.videos")
+    if cfg.select == "first":
+        indices = list(range(cfg.videos))
+    else:
+        indices = [int(round(x)) for x in np.linspace(0, len(dataset) - 1, cfg.videos)]
+    videos = []
+    for i in indices:
+        seq = dataset[i]
+        n = len(seq) if cfg.frames is None else min(len(seq), int(cfg.frames))
+        box = np.asarray(seq.boxes[0], dtype=np.float64)
+        if n < 2 or not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+            raise DataError(f"validation video '{seq.name}' cannot be tracked: {n} frames, first box "
+                            f"{box.tolist()}", field="fitness.validation")
+        images = [seq.frame(t) for t in range(n)] if cfg.cache_frames else None
+        videos.append(ValidationVideo(seq.name, seq, seq.boxes[:n].copy(), seq.visible[:n].copy(), images))
+    return videos
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the worker-side context
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
+
+
+class FitnessContext:
+    """Everything a worker needs to score genomes: built once per process by :meth:`TrackingFitness.context`."""
+
+    def __init__(self, supernet: Union[str, Path], config: FitnessConfig, device: Any = "auto"):
+        import torch
+
+        from asearch.io import load_torch
+        from asearch.runtime import resolve_device
+        from asearch.training.recipes import search_space_of
+        from trackers.registry import LanguageConfig, build_actor, build_featurizer, get_entry, load_model
+
+        t0 = time.perf_counter()
+        self.config = config
+        self.device = resolve_device(device)
+        source = str(supernet)
+        ckpt = load_torch(supernet, map_location="cpu")
+        stored = ckpt.get("config") if isinstance(ckpt.get("config"), Mapping) else {}
+        self.model, self.model_cfg = load_model(supernet)
+        del ckpt
+        if not getattr(self.model, "needs_genome", False):
+            raise ConfigError(f"{source}: this checkpoint holds a fixed architecture, not a supernet; asearch "
+                              "search needs the checkpoint of asearch pretrain")
+        self.model.to(self.device).eval()
+        self.space = search_space_of(self.model)
+        entry = get_entry(self.model_cfg.name)
+        tracker = _merge(dict(stored.get("tracker") or {}), config.tracker)
+        self.tracker_cfg = from_dict(entry.tracker_config_cls, tracker, source=f"{source} + fitness.tracker",
+                                     prefix="tracker.")
+        lang = _merge(dict(stored.get("language") or {}), config.language)
+        self.language_cfg = from_dict(LanguageConfig, lang, source=f"{source} + fitness.language", prefix="language.")
+        self.featurizer = None
+        if getattr(self.model, "uses_language", False) and self.language_cfg.enabled:
+            self.featurizer = build_featurizer(self.language_cfg, self.device)
+        self.actor = build_actor(self.model, self.model_cfg, self.featurizer, stored.get("loss") or {})
+        self.protocol = config.validation.protocol or _default_protocol(config.validation.dataset)
+        self._pairs = None
+        self.bn_batches: Optional[List[Dict[str, Any]]] = None
+        if config.bn.batches > 0:
+            self._pairs = self._build_pairs(stored, source)
+            if config.bn.cache:
+                self.bn_batches = [self._make_batch(i) for i in range(config.bn.batches)]
+        self.videos = load_validation_videos(config.validation)
+        self.load_seconds = time.perf_counter() - t0
+
+    # -- BN batches --------------------------------------------------------------------------------------------------
+    def _build_pairs(self, stored: Mapping[str, Any], source: str) -> Any:
+        from asearch.training.recipes import ExperimentConfig, build_pair_dataset
+
+        bn = self.config.bn
+        data = bn.data if bn.data is not None else stored.get("data")
+        if not data or not data.get("datasets"):
+            raise ConfigError(f"{source}: no training data for BN recalibration: the checkpoint stores no 'data' "
+                              "section; set fitness.bn.data (e.g. {datasets: [{name: synthetic, split: train}]}) "
+                              "or fitness.bn.batches: 0")
+        data = dict(data)
+        data["pairs_per_epoch"] = bn.batches * bn.batch_size
+        exp = from_dict(ExperimentConfig, {"data": data, "language": to_dict(self.language_cfg)},
+                        source="fitness.bn.data")
+        pairs = build_pair_dataset(exp, self.model_cfg, seed=bn.seed, source="fitness.bn.data")
+        pairs.set_epoch(0)
+        return pairs
+
+    def _make_batch(self, i: int) -> Dict[str, Any]:
+        """BN batch ``i``: pairs ``i·B .. (i+1)·B−1``, crops stored as uint8, language vectors precomputed."""
+        import torch
+
+        from asearch.data.sampler import collate_pairs
+
+        bs = self.config.bn.batch_size
+        batch = collate_pairs([self._pairs[j] for j in range(i * bs, (i + 1) * bs)])
+        for key in ("template", "search"):
+            batch[key] = batch[key].clamp(0, 255).round().to(torch.uint8)
+        language, use_template = self.actor.language(batch, torch.device("cpu"))
+        if language is not None:
+            batch["language"] = language.cpu()
+            batch["use_template_language"] = use_template.cpu() if use_template is not None else None
+        return batch
+
+    def recalibration_batches(self):
+        """The fixed BN batches on the device (floats 0..255), cached or re-sampled."""
+        from asearch.training.trainer import move_to_device
+
+        n = self.config.bn.batches
+        for i in range(n):
+            batch = self.bn_batches[i] if self.bn_batches is not None else self._make_batch(i)
+            batch = move_to_device(batch, self.device)
+            yield {**batch, "template": batch["template"].float(), "search": batch["search"].float()}
+
+    # -- scoring -----------------------------------------------------------------------------------------------------
+    def score(self, genome: Any, batched: Optional[bool] = None) -> Dict[str, Any]:
+        """Recalibrate BN for ``genome``, track the validation set, return ``suc`` (+ ``prec``, timings)."""
+        import torch
+
+        from asearch.evaluation import ope
+        from asearch.search.bn import recalibrate_bn
+        from trackers.registry import build_tracker
+
+        genome = self.space.validate(genome)
+        batched = self.config.batched if batched is None else batched
+        bn_seconds = 0.0
+        if self.config.bn.batches > 0:
+            with torch.no_grad():
+                bn = recalibrate_bn(self.model, self.recalibration_batches(),
+                                    lambda b: self.actor.forward_pass(b, genome))
+            bn_seconds = bn["seconds"]
+        self.model.eval()
+        t0 = time.perf_counter()
+        tracker = build_tracker(self.model, self.model_cfg, self.tracker_cfg, featurizer=self.featurizer,
+                                genome=genome, device=self.device)
+        with torch.no_grad():
+            preds = (track_lockstep if batched else track_one_by_one)(tracker, self.videos)
+        track_seconds = time.perf_counter() - t0
+        res = ope(preds, [v.boxes for v in self.videos], [v.visible for v in self.videos], protocol=self.protocol,
+                  names=[v.name for v in self.videos])
+        return {"suc": float(res["suc"]), "prec": float(res["prec"]), "bn_seconds": round(bn_seconds, 4),
+                "track_seconds": round(track_seconds, 4)}
+
+
+def _default_protocol(dataset: str) -> str:
+    from asearch.evaluation import default_protocol
+
+    return default_protocol(dataset)
+
+
+class TrackingFitness:
+    """Picklable fitness ``genome -> {"suc", "prec", "bn_seconds", "track_seconds"}`` of a supernet checkpoint.
+
+    Only the path, its modification time and the config travel to workers; the heavy
+    :class:`FitnessContext` is built on first use in each process and cached there.
+    """
+
+    def __init__(self, supernet: Union[str, Path], config: Optional[FitnessConfig] = None, device: Any = "auto"):
+        path = Path(supernet)
+        if not path.is_file():
+            from asearch.errors import CheckpointError
+
+            raise CheckpointError(f"supernet checkpoint not found: {path}")
+        self.supernet = str(path.resolve())
+        self.mtime_ns = os.stat(self.supernet).st_mtime_ns
+        self.config = config or FitnessConfig()
+        self.device = str(device)
+
+    def key(self) -> Hashable:
+        """Cache key: checkpoint path + mtime, the fitness config and the device."""
+        return ("tracking-fitness", self.supernet, self.mtime_ns, json.dumps(to_dict(self.config), sort_keys=True),
+                self.device)
+
+    def context(self) -> FitnessContext:
+        """This process's context (built once)."""
+        return worker_cache(self.key(), lambda: FitnessContext(self.supernet, self.config, self.device))
+
+    def __call__(self, genome: Any) -> Dict[str, Any]:
+        return self.context().score(genome)
+
+    def protocol_record(self) -> Dict[str, Any]:
+        """The evaluation protocol (the fields of :class:`~asearch.search.architecture.ValidationRecord` but
+        ``suc``) for ``best.json``."""
+        v = self.config.validation
+        return {"protocol": v.protocol or _default_protocol(v.dataset), "dataset": v.dataset, "split": v.split,
+                "videos": v.videos, "frames": v.frames, "bn_batches": self.config.bn.batches}
+
+    def with_config(self, **changes: Any) -> "TrackingFitness":
+        """A copy with fields of :class:`FitnessConfig` replaced (e.g. ``batched=False``)."""
+        new = TrackingFitness.__new__(TrackingFitness)
+        new.__dict__.update(self.__dict__)
+        new.config = dataclasses.replace(self.config, **changes)
+        return new

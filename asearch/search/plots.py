@@ -30,6 +30,7 @@ def plot_progress(records: Sequence[CandidateRecord], path: Union[str, Path]) ->
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     summary = generation_summary(records)
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
@@ -39,6 +40,7 @@ def plot_progress(records: Sequence[CandidateRecord], path: Union[str, Path]) ->
         ax1.plot(gens, [s["best"] for s in summary], "--", label="best of generation")
         ax1.plot(gens, [s["mean"] for s in summary], "-s", label="mean of generation")
         ax1.legend(loc="lower right")
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set_xlabel("generation")
     ax1.set_ylabel("validation SUC")
     ax1.set_title("search progress")
