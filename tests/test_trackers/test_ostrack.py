@@ -307,6 +307,13 @@ def test_vlt_ost_contrastive_and_template_language():
     out2 = model(b["template"], b["search"], b["language"], template_box=b["template_box"],
                  search_box=b["search_box"], use_template_language=flags)
     assert float(out2["contrastive"].detach()) == pytest.approx(0.0, abs=1e-6)  # one real pair: CE of a 1x1 logit is 0
+    model.eval()  # BatchNorm on running statistics: items no longer influence each other
+    with torch.no_grad():
+        plain = model(b["template"], b["search"], b["language"])["size_map"]
+        mixed = model(b["template"], b["search"], b["language"], template_box=b["template_box"],
+                      use_template_language=flags)["size_map"]
+    assert not torch.allclose(plain[:3], mixed[:3])
+    assert torch.allclose(plain[3], mixed[3], atol=1e-6)  # the unflagged item keeps its language
 
 
 def test_genome_and_config_errors():
@@ -476,3 +483,34 @@ def test_every_yaml_of_the_family_loads_and_builds():
     paper_vlt = built[("vlt_ost", 768, True)]
     assert paper_vlt.num_mixers == 4 and paper_vlt.search_space().num_genes == 8
     assert built[("vlt_ost", 32, True)].num_mixers == 2
+
+
+class FakeFeaturizer:
+    """Language featurizer stand-in: a fixed vector per sentence; videos without text use the template strategy."""
+
+    dim = LANG
+
+    def __call__(self, sentences, attributes, has_language, strategies=None):
+        vectors = torch.stack([torch.full((LANG,), float(len(s or ""))) for s in sentences])
+        use_template = torch.tensor([not h for h in has_language])
+        return vectors * torch.tensor([float(h) for h in has_language]).view(-1, 1), use_template
+
+
+def test_tracker_mixes_videos_added_at_different_times_with_template_language():
+    model = tiny_model(genome=GENOME.to_official()).eval()
+    rng = np.random.default_rng(1)
+    frames = [[rng.integers(0, 255, (96, 128, 3), dtype=np.uint8) for _ in range(2)] for _ in range(2)]
+    boxes = [[30.0, 20.0, 24.0, 30.0], [60.0, 40.0, 30.0, 20.0]]
+    languages = ["a red ball", None]
+    single = []
+    for v in range(2):
+        t = OSTrackTracker(model, featurizer=FakeFeaturizer(), device="cpu")
+        t.initialize(frames[v][0], boxes[v], languages[v])
+        single.append(t.track(frames[v][1])["box"])
+    t = OSTrackTracker(model, featurizer=FakeFeaturizer(), device="cpu")
+    t.add_videos([frames[0][0]], [boxes[0]], [languages[0]])   # real language
+    t.add_videos([frames[1][0]], [boxes[1]], [languages[1]])   # no text: ROI template vector
+    out = t.track_batch([frames[0][1], frames[1][1]])
+    for v in range(2):
+        assert np.allclose(out[v]["box"], single[v], atol=1e-3)
+    assert bool(t._videos[1]["template_state"]["use_template_language"].all())

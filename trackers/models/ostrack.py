@@ -324,11 +324,13 @@ class VLTOST(OSTrack):
     def template(self, template: torch.Tensor, language: Optional[torch.Tensor] = None, genome: Any = None,
                  template_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
                  ) -> Dict[str, Any]:
-        """Once per video: template tokens, language vectors, template-language flags and box, and the genome."""
+        """Once per video: template tokens ``z``, ``language`` (zeros without), ``use_template_language`` flags and
+        ``template_box`` (zeros when no item uses the template strategy) and the ``genome``."""
         z = self.backbone.embed_template(template)
         b = z.shape[0]
-        state: Dict[str, Any] = {"z": z, "language": self._language(language, b, z),
-                                 "genome": self.resolve_genome(genome)}
+        # every video's state has the same keys (the tracker concatenates states of videos added at different times)
+        flags = torch.zeros(b, dtype=torch.bool, device=z.device)
+        box = z.new_zeros(b, 4)
         if use_template_language is not None:
             flags = torch.as_tensor(use_template_language, device=z.device).bool().view(-1)
             if flags.numel() != b:
@@ -336,9 +338,9 @@ class VLTOST(OSTrack):
             if bool(flags.any()):
                 if template_box is None:
                     raise ValueError("use_template_language needs template_box (the ROI of the template)")
-                state["use_template_language"] = flags
-                state["template_box"] = template_box.to(device=z.device, dtype=z.dtype)
-        return state
+                box = template_box.to(device=z.device, dtype=z.dtype)
+        return {"z": z, "language": self._language(language, b, z), "genome": self.resolve_genome(genome),
+                "use_template_language": flags, "template_box": box}
 
     def _run(self, z_tokens: torch.Tensor, search: torch.Tensor, ce_keep_ratio: Optional[float],
              hook_state: Optional[Dict[str, Any]]) -> Dict[str, torch.Tensor]:
@@ -346,6 +348,8 @@ class VLTOST(OSTrack):
         genome: Genome = state["genome"]
         language: torch.Tensor = state["language"]
         use_tl: Optional[torch.Tensor] = state.get("use_template_language")
+        if use_tl is not None and not bool(use_tl.any()):
+            use_tl = None
         tl_box: Optional[torch.Tensor] = state.get("template_box")
         boxes = {"template": state.get("template_box_gt"), "search": state.get("search_box")}
         scale = 1.0 / self.backbone.patch_size
