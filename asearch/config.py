@@ -7,6 +7,7 @@ turns a config back into plain data (for checkpoints and logs).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import typing
@@ -175,17 +176,34 @@ def parse_override(text: str) -> tuple:
 
 def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
     """Apply ``key.sub=value`` strings to a plain config mapping (returns a new mapping)."""
-    out = _merge({}, data)
+    out = copy.deepcopy(dict(data))  # never modify the caller's nested mappings and lists
     for text in overrides or []:
         keys, value = parse_override(text)
         node = out
-        for k in keys[:-1]:
+        for depth, k in enumerate(keys):
+            last = depth == len(keys) - 1
+            if isinstance(node, list):  # an integer key indexes a list: data.datasets.0.root=DIR
+                try:
+                    i = int(k)
+                    node[i]
+                except (ValueError, IndexError):
+                    raise ConfigError(f"--set {text}: '{'.'.join(keys[:depth])}' is a list of {len(node)} items; "
+                                      f"'{k}' is not a valid index") from None
+                if last:
+                    node[i] = value
+                else:
+                    if not isinstance(node[i], (dict, list)):
+                        node[i] = {}
+                    node = node[i]
+                continue
+            if last:
+                node[k] = value
+                break
             nxt = node.get(k)
-            if not isinstance(nxt, dict):
+            if not isinstance(nxt, (dict, list)):
                 nxt = {}
                 node[k] = nxt
             node = nxt
-        node[keys[-1]] = value
     return out
 
 
