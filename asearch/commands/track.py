@@ -19,7 +19,8 @@ from asearch.errors import ArchitectureError, ConfigError
 __all__ = ["TrackConfig", "add_parser", "run", "load_track_config", "genome_from_args"]
 
 #: top-level sections of an experiment YAML that other commands read
-OTHER_SECTIONS = ("model", "loss", "train", "data", "sampler", "search", "pretrain", "retrain", "evaluation")
+OTHER_SECTIONS = ("model", "loss", "train", "data", "sampler", "search", "pretrain", "retrain", "evaluation",
+                  "out_dir", "seed")
 
 
 @dataclass
