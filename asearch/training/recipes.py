@@ -1,0 +1,534 @@
+"""Experiment recipes: build everything an experiment YAML describes and train it (``asearch pretrain`` / ``retrain``).
+
+One function serves both commands (paper 000 Alg. 1 and Alg. 2 differ only in what is trained):
+
+* ``pretrain`` (Alg. 1, Eq. 5 ``W_A = argmin_W E_{a~Gamma(A)} L_train(N(a, W(a)))``): the model is a supernet (no
+  ``model.genome``); every optimizer step runs one path ``a`` drawn uniformly from the model's search space by a
+  :class:`~asearch.training.actor.PathSampler` seeded with ``(seed, step)`` (the same path on every DDP rank and
+  after ``--resume``); parameters off the path get no update.
+* ``retrain`` (Alg. 2): the model is the fixed subnet of ``model.genome`` (filled from ``--arch``), optionally
+  starting from the subnet weights inherited from the supernet (``--weights``, a file of ``asearch export
+  --weights``), or a vision-only baseline (no architecture at all).
+
+An experiment YAML (strict: every unknown key is an error naming the file and the key; ``_base_`` files merge)::
+
+    model: {name: vlt_scar, ...}       # the family's model config, resolved through trackers.registry by name
+                                       # (SPOS init of a supernet: model.spos_checkpoint -> load_spos_checkpoint)
+    loss: {...}                        # the family's loss config
+    tracker: {...}                     # the family's tracking hyperparameters (used by asearch track / search)
+    language: {encoder: null, mode: sentence, missing: zero, cache_dir: null}
+    data:
+      datasets:                        # any mix of readers (asearch.data.build_dataset), drawn by ratio
+        - {name: lasot, root: null, split: train, ratio: 1.0, attributes: null, options: {}}
+      pairs_per_epoch: 1200000         # null: the number of videos (at least one batch per process)
+      no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
+      sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's
+    train: {...}                       # asearch.training.TrainConfig
+    retrain: {arch: null, weights: null}
+    out_dir: null                      # null: runs/<model.name>/<config file stem>
+    seed: null                         # null: train.seed
+
+The checkpoints are self-describing: ``build_info = {"model": <model config>, "mode": ..., "search_space": ...}``,
+so :func:`trackers.registry.load_model` (``asearch track --checkpoint``, ``asearch search --supernet``) rebuilds
+the model from the file alone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
+from asearch.errors import ArchitectureError, CheckpointError, ConfigError
+from asearch.training.actor import PathSampler
+from asearch.training.trainer import TrainConfig
+from trackers.registry import LanguageConfig
+
+__all__ = [
+    "DatasetSpec", "DataConfig", "RetrainInit", "ExperimentConfig", "Experiment", "MODES",
+    "load_experiment", "validate_experiment", "mix_ratios", "build_pair_dataset", "epoch_loader_factory",
+    "search_space_of", "resolve_genome", "default_out_dir", "run_pretrain", "run_retrain", "load_inherited_weights", "build_experiment", "train_experiment",
+]
+
+log = logging.getLogger("asearch.training")
+
+#: what :func:`train_experiment` can do
+MODES = ("pretrain", "retrain")
+
+ConfigLike = Union["ExperimentConfig", str, Path, Mapping[str, Any]]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# config
+@dataclass
+class DatasetSpec:
+    """One training source: a dataset reader (``asearch.data.build_dataset``) and its share of the pairs.
+
+    ``root`` ``null`` reads ``$ASEARCH_<NAME>_ROOT``; ``attributes`` is an attribute-word annotation file;
+    ``options`` are reader keyword arguments (e.g. ``split_file``); ``ratio`` is the relative sampling weight.
+    """
+
+    name: str = ""
+    root: Optional[str] = None
+    split: str = "train"
+    ratio: float = 1.0
+    attributes: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DataConfig:
+    """Section ``data``: training sources, pairs per epoch, the share of language-free pairs, pair sampling."""
+
+    datasets: List[DatasetSpec] = field(default_factory=list)
+    pairs_per_epoch: Optional[int] = None
+    no_language_share: Optional[float] = None
+    sampler: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for i, ds in enumerate(self.datasets):
+            if not ds.name:
+                raise ConfigError(f"config key 'data.datasets[{i}].name' is required (a dataset reader name, "
+                                  "e.g. lasot, got10k, coco, synthetic)")
+            if not ds.ratio >= 0:
+                raise ConfigError(f"config key 'data.datasets[{i}].ratio' must be >= 0, got {ds.ratio}")
+        if self.pairs_per_epoch is not None and self.pairs_per_epoch < 1:
+            raise ConfigError(f"config key 'data.pairs_per_epoch' must be >= 1, got {self.pairs_per_epoch}")
+        if self.no_language_share is not None and not 0.0 <= self.no_language_share <= 1.0:
+            raise ConfigError(f"config key 'data.no_language_share' must be in [0, 1], got {self.no_language_share}")
+
+
+@dataclass
+class RetrainInit:
+    """Section ``retrain``: the searched architecture (``--arch``) and its inherited weights (``--weights``)."""
+
+    arch: Optional[str] = None
+    weights: Optional[str] = None
+
+
+@dataclass
+class ExperimentConfig:
+    """One experiment YAML (see the module docstring). ``model``/``loss``/``tracker`` stay plain mappings here and
+    are checked against the model family's own config classes by :func:`validate_experiment`."""
+
+    model: Dict[str, Any] = field(default_factory=dict)
+    loss: Dict[str, Any] = field(default_factory=dict)
+    tracker: Dict[str, Any] = field(default_factory=dict)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    retrain: RetrainInit = field(default_factory=RetrainInit)
+    out_dir: Optional[str] = None
+    seed: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.language.encoder, str) and self.language.encoder.strip().lower() == "default":
+            self.language.encoder = None
+
+
+def validate_experiment(cfg: ExperimentConfig, source: str = "<config>") -> ExperimentConfig:
+    """Check the family-specific sections (``model``, ``loss``, ``tracker``) through the registry; returns ``cfg``.
+
+    Raises :class:`ConfigError` naming ``source`` and the first bad key (e.g. ``model.neck.chanels``).
+    """
+    from trackers.registry import get_entry, model_config
+
+    if not cfg.model:
+        raise ConfigError(f"{source}: the 'model' section is missing (it needs at least model.name)")
+    mcfg = model_config(cfg.model, source)
+    entry = get_entry(mcfg.name)
+    from_dict(entry.loss_config_cls, cfg.loss, source=source, prefix="loss.")
+    from_dict(entry.tracker_config_cls, cfg.tracker, source=source, prefix="tracker.")
+    if cfg.language.mode not in ("sentence", "attribute"):
+        raise ConfigError(f"{source}: key 'language.mode' must be 'sentence' or 'attribute', got "
+                          f"{cfg.language.mode!r}")
+    if cfg.language.missing not in ("zero", "template", "attribute"):
+        raise ConfigError(f"{source}: key 'language.missing' must be one of zero, template, attribute, got "
+                          f"{cfg.language.missing!r}")
+    return cfg
+
+
+def load_experiment(cfg_or_path: ConfigLike, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a YAML path (``_base_`` resolved), a plain mapping or a config object,
+    with ``key=value`` overrides applied; validated by :func:`validate_experiment`."""
+    if isinstance(cfg_or_path, ExperimentConfig):
+        data, source = to_dict(cfg_or_path), "<config>"
+    elif isinstance(cfg_or_path, Mapping):
+        data, source = dict(cfg_or_path), "<config>"
+    else:
+        data, source = load_yaml(cfg_or_path), str(cfg_or_path)
+    if overrides:
+        data = apply_overrides(data, overrides)
+        source = f"{source} (with --set)"
+    return validate_experiment(from_dict(ExperimentConfig, data, source=source), source)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# data
+def mix_ratios(ratios: Sequence[float], has_language: Sequence[bool], no_language_share: Optional[float]
+               ) -> List[float]:
+    """Sampling weights of the sources so that a share ``no_language_share`` of the pairs comes from sources
+    without language (paper 000 §4.1: half of every epoch). Within each group the configured ratios keep their
+    proportions; ``None`` returns ``ratios`` unchanged (normalised to sum 1).
+
+    Example: ratios ``[1, 3, 2]``, language ``[True, True, False]``, share 0.5 -> ``[0.125, 0.375, 0.5]``.
+    """
+    if len(ratios) != len(has_language):
+        raise ValueError("mix_ratios: one has_language flag per ratio")
+    r = [float(x) for x in ratios]
+    if any(x < 0 for x in r) or sum(r) <= 0:
+        raise ConfigError(f"config key 'data.datasets[*].ratio': ratios must be >= 0 with a positive sum, got {r}")
+    if no_language_share is None:
+        total = sum(r)
+        return [x / total for x in r]
+    share = float(no_language_share)
+    with_l = sum(x for x, h in zip(r, has_language) if h)
+    without = sum(x for x, h in zip(r, has_language) if not h)
+    if share > 0 and without <= 0:
+        raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset without language has a "
+                          "positive ratio; add one (e.g. coco) or set data.no_language_share: null")
+    if share < 1 and with_l <= 0:
+        raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset with language has a "
+                          "positive ratio; add one (e.g. lasot) or set data.no_language_share: null")
+    return [(1.0 - share) * x / with_l if h else share * x / without for x, h in zip(r, has_language)]
+
+
+def _sampler_config(cfg: ExperimentConfig, model_cfg: Any, source: str) -> Any:
+    from asearch.data.sampler import SamplerConfig
+
+    data = dict(cfg.data.sampler)
+    strategy = cfg.language.missing
+    if data.get("language_strategy", strategy) != strategy:
+        raise ConfigError(f"{source}: key 'data.sampler.language_strategy' ({data['language_strategy']!r}) differs "
+                          f"from 'language.missing' ({strategy!r}); set the strategy once, in language.missing")
+    data["language_strategy"] = strategy
+    for key in ("template_size", "search_size"):
+        want = getattr(model_cfg, key, None)
+        if want is None:
+            continue
+        if key in data and int(data[key]) != int(want):
+            raise ConfigError(f"{source}: key 'data.sampler.{key}' ({data[key]}) differs from 'model.{key}' "
+                              f"({want}); the crops must have the model's input size")
+        data[key] = int(want)
+    return from_dict(SamplerConfig, data, source=source, prefix="data.sampler.").validate()
+
+
+def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_length: int = 1,
+                       source: str = "<config>") -> Any:
+    """The :class:`~asearch.data.sampler.PairDataset` of section ``data`` (sources built by name, mixed by
+    :func:`mix_ratios`); its length is ``data.pairs_per_epoch`` or the number of videos (at least
+    ``min_length``)."""
+    from asearch.data.registry import build_dataset
+    from asearch.data.sampler import PairDataset
+
+    if not cfg.data.datasets:
+        raise ConfigError(f"{source}: 'data.datasets' is empty: list at least one training dataset, e.g. "
+                          "[{name: synthetic, root: DIR, split: train}]")
+    sources = []
+    for spec in cfg.data.datasets:
+        sources.append(build_dataset(spec.name, root=spec.root, split=spec.split, attributes=spec.attributes,
+                                     **dict(spec.options)))
+    flags = [bool(getattr(ds, "has_language", True)) for ds in sources]
+    ratios = mix_ratios([s.ratio for s in cfg.data.datasets], flags, cfg.data.no_language_share)
+    length = cfg.data.pairs_per_epoch
+    if length is None:
+        length = max(sum(len(ds) for ds in sources), int(min_length))
+    sampler_cfg = _sampler_config(cfg, model_cfg, source)
+    return PairDataset(list(zip(sources, ratios)), sampler_cfg, seed=seed, length=length)
+
+
+def epoch_loader_factory(dataset: Any, batch_size: int, seed: int, num_workers: int = 0, pin_memory: bool = False):
+    """:func:`~asearch.training.distributed.seeded_loader_factory` over ``dataset`` with
+    :func:`~asearch.data.sampler.collate_pairs` that also sets the dataset's epoch (its items are drawn from
+    ``(seed, epoch, index)``), so that a resumed run sees exactly the pairs of an unbroken one."""
+    from asearch.data.sampler import collate_pairs
+    from asearch.training.distributed import seeded_loader_factory
+
+    base = seeded_loader_factory(dataset, batch_size, seed=seed, num_workers=num_workers, collate_fn=collate_pairs,
+                                 shuffle=True, drop_last=True, pin_memory=pin_memory)
+
+    def factory(epoch: int, skip_batches: int = 0):
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        return base(epoch, skip_batches)
+
+    return factory
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# model helpers
+def search_space_of(model: nn.Module) -> Any:
+    """The search space whose genomes ``model`` runs: ``model.search_space()`` when the model defines it, else the
+    space of the first :class:`~supernets.VLTSupernet` inside it (variant, width, sizes, language width, sharing);
+    ``None`` for a model without a supernet."""
+    hook = getattr(model, "search_space", None)
+    if callable(hook):
+        return hook()
+    from search_spaces.vlt import VARIANTS, build_space
+    from supernets.vlt import VLTSupernet
+
+    for module in model.modules():
+        if isinstance(module, VLTSupernet):
+            c = module.config
+            return build_space(VARIANTS[c.variant], width_mult=c.width_mult, template_size=c.template_size,
+                               search_size=c.search_size, language_dim=c.language_dim,
+                               shared_branches=c.shared_branches)
+    return None
+
+
+def resolve_genome(arch: Any) -> Any:
+    """A :class:`~search_spaces.genome.Genome` from an architecture file (``asearch export`` JSON, an official
+    ``[[20], [20], [4], [4]]`` JSON list or a YAML with ``CAND``), a Genome, or the official list-of-lists."""
+    from search_spaces.genome import Genome
+
+    if arch is None or isinstance(arch, Genome):
+        return arch
+    if isinstance(arch, (list, tuple)):
+        return Genome.from_official(arch)
+    from asearch import load_architecture
+
+    return load_architecture(arch).genome
+
+
+def _subnets(model: nn.Module) -> List[Any]:
+    from supernets.subnet import VLTSubnet
+
+    return [m for m in model.modules() if isinstance(m, VLTSubnet)]
+
+
+def load_inherited_weights(model: nn.Module, path: Union[str, Path]) -> Dict[str, Any]:
+    """Copy the subnet weights of ``path`` (``supernets.save_subnet`` / ``asearch export --weights``) into the
+    fixed subnet inside ``model``. Genome and supernet config must match; returns ``{"path", "tensors"}``."""
+    from supernets.subnet import load_subnet
+    from asearch.training.trainer import load_model_state
+
+    targets = _subnets(model)
+    if not targets:
+        raise ConfigError(f"--weights {path}: the model ({type(model).__name__}) has no searched subnet to receive "
+                          "inherited weights (a vision-only baseline or a supernet)")
+    src = load_subnet(path)
+    dst = targets[0]
+    if src.genome != dst.genome:
+        raise ArchitectureError(f"--weights {path}: its genome {src.genome.to_official()} differs from the model's "
+                                f"{dst.genome.to_official()} (field build_info.genome; pass the matching --arch)")
+    a, b = to_dict(src.config), to_dict(dst.config)
+    for key in sorted(set(a) | set(b)):
+        if key in ("template_size", "search_size"):  # nominal sizes only (cost/export): weights do not depend on them
+            continue
+        if a.get(key) != b.get(key):
+            raise CheckpointError(f"{path}: field 'build_info.config.{key}' is {a.get(key)!r} but the model has "
+                                  f"{b.get(key)!r} (model.supernet.{key})")
+    state = src.state_dict()
+    load_model_state(dst, state, source=str(path))
+    return {"path": str(path), "tensors": len(state)}
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# the recipe
+@dataclass
+class Experiment:
+    """Everything :func:`build_experiment` built; :meth:`train` runs it."""
+
+    config: ExperimentConfig
+    mode: str
+    model_config: Any
+    model: nn.Module
+    actor: Any
+    trainer: Any
+    dataset: Any
+    featurizer: Any
+    space: Any
+    out_dir: Path
+    info: Dict[str, Any]
+
+    def train(self, stop_after: Optional[int] = None) -> Dict[str, Any]:
+        """Train (or continue) to ``train.steps``; with ``stop_after`` pause after that many steps and write a
+        checkpoint there (continue with ``resume=True``). Returns ``checkpoint, steps, final_loss, out_dir,
+        stopped, stats``."""
+        trainer = self.trainer
+        result = trainer.train(stop_after=stop_after)
+        stopped = trainer.step < trainer.cfg.steps
+        ckpt = result.get("checkpoint")
+        if stopped and trainer.step > 0:
+            ckpt = trainer.save_checkpoint() or ckpt
+        if ckpt is None and (self.out_dir / "checkpoints" / "latest.pt").is_file():
+            ckpt = self.out_dir / "checkpoints" / "latest.pt"
+        stats = result.get("stats") or {}
+        return {"checkpoint": None if ckpt is None else str(ckpt), "steps": int(trainer.step),
+                "final_loss": stats.get("loss"), "out_dir": str(self.out_dir), "stopped": bool(stopped),
+                "stats": dict(stats), "mode": self.mode}
+
+
+def default_out_dir(cfg: ExperimentConfig, mode: str, config_path: Optional[Union[str, Path]] = None) -> Path:
+    """``runs/<model.name>/<config file stem>`` (``<mode>`` without a file), relative to the working folder."""
+    stem = Path(config_path).stem if config_path is not None else mode
+    return Path("runs") / str(cfg.model.get("name", "model")) / stem
+
+
+def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Union[str, Path]] = None,
+                     resume: Union[bool, str, Path] = False, progress: bool = True, arch: Any = None,
+                     weights: Optional[Union[str, Path]] = None, source: str = "<config>",
+                     config_path: Optional[Union[str, Path]] = None) -> Experiment:
+    """Build model, language featurizer, actor (with the SPOS path sampler for ``pretrain``), pair data,
+    optimizer, schedule and :class:`~asearch.training.Trainer` from an :class:`ExperimentConfig`.
+
+    Args:
+        cfg: the experiment (see :func:`load_experiment`).
+        mode: ``pretrain`` (a supernet, one uniform path per step) or ``retrain`` (a fixed subnet or baseline).
+        out_dir: output folder (default ``cfg.out_dir``, else ``runs/<model.name>/<config stem>``).
+        resume: as :class:`~asearch.training.Trainer` (``True``: continue from ``out_dir/checkpoints/latest.pt``).
+        progress: tqdm bar on the main process.
+        arch: retrain: the architecture (file path, Genome or official list; default ``cfg.retrain.arch``).
+        weights: retrain: inherited subnet weights (default ``cfg.retrain.weights``).
+        source: name of the config in error messages; config_path: its file (for the default ``out_dir``).
+    """
+    from asearch.runtime import seed_everything
+    from asearch.training.distributed import init_distributed
+    from asearch.training.optim import build_optimizer, build_scheduler
+    from asearch.training.trainer import Trainer
+    from trackers.registry import build_actor, build_featurizer, build_info, build_model, model_config
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    cfg = dataclasses.replace(cfg, model=dict(cfg.model), train=dataclasses.replace(cfg.train),
+                              retrain=dataclasses.replace(cfg.retrain))
+    seed = cfg.train.seed if cfg.seed is None else int(cfg.seed)
+    cfg.seed = seed
+    cfg.train.seed = seed
+    out = Path(out_dir if out_dir is not None else (cfg.out_dir or default_out_dir(cfg, mode, config_path)))
+    cfg.out_dir = str(out)
+
+    # -- the architecture (retrain)
+    genome = None
+    if mode == "retrain":
+        arch = arch if arch is not None else cfg.retrain.arch
+        weights = weights if weights is not None else cfg.retrain.weights
+        genome = resolve_genome(arch)
+        if weights is not None:
+            from supernets.subnet import load_subnet
+
+            inherited = load_subnet(weights).genome
+            if genome is None:
+                genome = inherited
+            elif inherited != genome:
+                raise ArchitectureError(f"--weights {weights} holds the subnet {inherited.to_official()}, but the "
+                                        f"architecture is {genome.to_official()}: give matching --arch and --weights")
+        if genome is not None:
+            given = cfg.model.get("genome")
+            if given is not None and resolve_genome(given) != genome:
+                log.warning("%s: the architecture of --arch/--weights replaces model.genome of the config", source)
+            cfg.model["genome"] = genome.to_official()
+            cfg.retrain.arch = None if arch is None or not isinstance(arch, (str, Path)) else str(arch)
+        cfg.retrain.weights = None if weights is None else str(weights)
+    elif cfg.retrain.arch or cfg.retrain.weights or arch is not None or weights is not None:
+        raise ConfigError(f"{source}: 'retrain.arch' / 'retrain.weights' are for asearch retrain; pretraining "
+                          "trains the whole supernet")
+
+    dist_info = init_distributed(cfg.train.device)
+    device = dist_info.device
+    model_cfg = model_config(cfg.model, source)
+
+    # -- the model (seeded: the initial weights are a function of the seed)
+    seed_everything(seed)
+    model = build_model(model_cfg, pretrained=True)
+    uses_language = bool(getattr(model, "uses_language", False))
+    supernet = bool(getattr(model, "needs_genome", False))
+    if mode == "pretrain" and not supernet:
+        raise ConfigError(f"{source}: asearch pretrain trains a supernet, but model '{model_cfg.name}' "
+                          + ("has a fixed genome (set model.genome: null)" if getattr(model_cfg, "genome", None)
+                             else "has no searchable path") + "; use asearch retrain for fixed architectures")
+    if mode == "retrain":
+        if genome is not None and not uses_language:
+            raise ConfigError(f"{source}: model '{model_cfg.name}' is a vision-only baseline: it takes no "
+                              "architecture (--arch/--weights)")
+        if supernet:
+            raise ConfigError(f"{source}: model '{model_cfg.name}' is a supernet here: asearch retrain needs the "
+                              "searched architecture (--arch arch.json, --weights subnet.pt or model.genome)")
+    info: Dict[str, Any] = {"mode": mode, "seed": seed}
+    if mode == "retrain" and cfg.retrain.weights:
+        info["inherited"] = load_inherited_weights(model, cfg.retrain.weights)
+
+    # -- language, actor, data
+    featurizer = None
+    if uses_language and cfg.language.enabled:
+        featurizer = build_featurizer(cfg.language, device)
+        dim = getattr(model, "language_dim", None)
+        if dim is not None and featurizer.dim != int(dim):
+            raise ConfigError(f"{source}: the language featurizer gives {featurizer.dim}-d vectors "
+                              f"(language.encoder {cfg.language.encoder or 'default'}, mode {cfg.language.mode}) "
+                              f"but the model expects {dim} (model.supernet.language_dim)")
+    space = search_space_of(model) if mode == "pretrain" else None
+    if mode == "pretrain" and space is None:
+        raise ConfigError(f"{source}: model '{model_cfg.name}' exposes no search space to sample paths from")
+    sampler = PathSampler.from_space(space, seed) if space is not None else None
+    actor = build_actor(model, model_cfg, featurizer, cfg.loss, sampler)
+    dataset = build_pair_dataset(cfg, model_cfg, seed, min_length=cfg.train.batch_size * dist_info.world_size,
+                                 source=source)
+    factory = epoch_loader_factory(dataset, cfg.train.batch_size, seed, cfg.train.num_workers,
+                                   pin_memory=device.type == "cuda")
+
+    # -- optimisation
+    optimizer = build_optimizer(model, cfg.train)
+    scheduler = build_scheduler(optimizer, cfg.train)
+    binfo = build_info(model_cfg)
+    binfo["mode"] = mode
+    if space is not None:
+        binfo["search_space"] = space.to_dict()
+    trainer = Trainer(model, actor, factory, optimizer, scheduler, cfg.train, out, device=device,
+                      config_dict=to_dict(cfg), resume=resume, build_info=binfo, progress=progress)
+    return Experiment(cfg, mode, model_cfg, model, actor, trainer, dataset, featurizer, space, out, info)
+
+
+def train_experiment(cfg_or_path: ConfigLike, mode: str, *, out_dir: Optional[Union[str, Path]] = None,
+                     overrides: Sequence[str] = (), resume: Union[bool, str, Path] = False, progress: bool = True,
+                     arch: Any = None, weights: Optional[Union[str, Path]] = None,
+                     stop_after: Optional[int] = None) -> Dict[str, Any]:
+    """Load, build (:func:`build_experiment`) and train an experiment; the function behind both commands.
+
+    Returns ``{"checkpoint": path of the last checkpoint, "steps", "final_loss" (mean loss of the last logged
+    interval), "out_dir", "stopped" (paused by ``stop_after``), "stats", "mode"}``.
+    """
+    cfg = load_experiment(cfg_or_path, overrides)
+    path = None if isinstance(cfg_or_path, (ExperimentConfig, Mapping)) else Path(cfg_or_path)
+    exp = build_experiment(cfg, mode, out_dir=out_dir, resume=resume, progress=progress, arch=arch,
+                           weights=weights, source=str(path) if path is not None else "<config>",
+                           config_path=path)
+    if exp.info.get("inherited"):
+        log.info("inherited %d subnet tensors from %s", exp.info["inherited"]["tensors"], exp.info["inherited"]["path"])
+    try:
+        return exp.train(stop_after=stop_after)
+    finally:
+        from asearch.training.distributed import cleanup_distributed
+
+        cleanup_distributed()
+
+
+def run_pretrain(cfg_or_path: ConfigLike, out_dir: Optional[Union[str, Path]] = None, overrides: Sequence[str] = (),
+                 resume: Union[bool, str, Path] = False, progress: bool = True, stop_after: Optional[int] = None
+                 ) -> Dict[str, Any]:
+    """Supernet pretraining (``asearch pretrain``, paper 000 Alg. 1): see :func:`train_experiment`.
+
+    ``cfg_or_path``: an experiment YAML path, a plain mapping or an :class:`ExperimentConfig`; ``overrides``:
+    ``key=value`` strings; ``resume``: continue from ``out_dir/checkpoints/latest.pt``; ``stop_after``: pause after
+    that many steps (checkpoint written; continue with ``resume=True``). Returns ``{"checkpoint", "steps",
+    "final_loss", ...}``.
+    """
+    return train_experiment(cfg_or_path, "pretrain", out_dir=out_dir, overrides=overrides, resume=resume,
+                            progress=progress, stop_after=stop_after)
+
+
+def run_retrain(cfg_or_path: ConfigLike, arch: Any = None, weights: Optional[Union[str, Path]] = None,
+                out_dir: Optional[Union[str, Path]] = None, overrides: Sequence[str] = (),
+                resume: Union[bool, str, Path] = False, progress: bool = True, stop_after: Optional[int] = None
+                ) -> Dict[str, Any]:
+    """Retraining of a searched subnet in its tracker, or of a vision-only baseline (``asearch retrain``, paper
+    000 Alg. 2): see :func:`train_experiment`. ``arch``: architecture JSON path (``asearch export``), official
+    list-of-lists or Genome (default ``retrain.arch``; none for siamcar/transt/ostrack); ``weights``: inherited
+    subnet weights (``asearch export --weights``; default ``retrain.weights``)."""
+    return train_experiment(cfg_or_path, "retrain", out_dir=out_dir, overrides=overrides, resume=resume,
+                            progress=progress, arch=arch, weights=weights, stop_after=stop_after)
