@@ -29,7 +29,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from asearch.search.evolution import EvolutionSearch, RayConfig, SearchError
 
-__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial"]
+__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial", "check_resources"]
 
 #: result keys that are not extras of the fitness
 _TUNE_KEYS = {"suc", "seconds", "fitness_keys"}
@@ -59,6 +59,17 @@ def init_ray(config: RayConfig, num_gpus: Optional[int] = None) -> bool:
                 gpus = 0
         ray.init(num_cpus=cpus, num_gpus=gpus, object_store_memory=config.object_store_mb * 1024 * 1024, **kwargs)
     return True
+
+
+def check_resources(per_trial: Mapping[str, float], cluster: Mapping[str, float]) -> None:
+    """Refuse a trial that the cluster can never place (Tune would wait for it forever)."""
+    from asearch.errors import ConfigError
+
+    for key, name, option in (("cpu", "CPU", "ray.cpus_per_trial"), ("gpu", "GPU", "ray.gpus_per_trial")):
+        want, have = float(per_trial.get(key, 0.0)), float(cluster.get(name, 0.0))
+        if want > have:
+            raise ConfigError(f"{option} is {want:g} but the Ray cluster has {have:g} {name}s"
+                              + ("; set ray.gpus_per_trial: 0 to score on CPUs" if key == "gpu" else ""))
 
 
 def score_trial(config: Dict[str, Any], fitness: Callable[..., Mapping[str, Any]], threads: int = 1) -> Dict[str, Any]:
@@ -162,6 +173,7 @@ def run_tune(engine: EvolutionSearch, fitness: Any, config: RayConfig, storage: 
         resources: Dict[str, float] = {"cpu": float(config.cpus_per_trial)}
         if config.gpus_per_trial > 0:
             resources["gpu"] = float(config.gpus_per_trial)
+        check_resources(resources, ray.cluster_resources())
         trainable = tune.with_resources(
             tune.with_parameters(_trainable, fitness=fitness, threads=config.threads_per_trial), resources)
         storage = Path(storage or engine.out_dir / "ray_tune").resolve()

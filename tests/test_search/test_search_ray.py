@@ -57,3 +57,34 @@ def test_tune_two_workers_matches_local(tmp_path, ray_session):
     tokens = {(r.extra["pid"], r.extra["token"]) for r in engine.state.records}
     assert len(tokens) == len(pids)  # heavy state built once per worker process, not once per trial
     assert engine.best().suc == local.best().suc
+
+
+def test_resources_the_cluster_cannot_place_are_refused():
+    from asearch.errors import ConfigError
+    from asearch.search.ray_search import check_resources
+
+    check_resources({"cpu": 1.0}, {"CPU": 2.0})
+    with pytest.raises(ConfigError, match=r"ray.gpus_per_trial is 0.5 but the Ray cluster has 0 GPUs"):
+        check_resources({"cpu": 1.0, "gpu": 0.5}, {"CPU": 2.0})
+    with pytest.raises(ConfigError, match="ray.cpus_per_trial is 4"):
+        check_resources({"cpu": 4.0}, {"CPU": 2.0})
+
+
+def test_searcher_is_generation_synchronous(tmp_path):
+    from asearch.search.ray_search import GenerationSearcher
+
+    cfg = EvolutionConfig(population=3, generations=2, topk=2, mutations=1, crossovers=1)
+    engine = EvolutionSearch(build_space("vlt"), cfg, tmp_path, seed=0, progress=False, plot=False).start()
+    s = GenerationSearcher(engine)
+    first = [s.suggest(f"t{i}") for i in range(3)]
+    assert [c["index"] for c in first] == [0, 1, 2] and {c["generation"] for c in first} == {0}
+    assert s.suggest("t3") is None  # the generation is out: wait
+    s.on_trial_complete("t0", {"suc": 0.5, "seconds": 1.0, "fitness_keys": ""})
+    s.on_trial_complete("t2", {"suc": 0.7, "seconds": 1.0, "fitness_keys": ""})
+    assert s.suggest("t4") is None and engine.generation == 0  # one trial still running
+    s.on_trial_complete("t1", {"suc": 0.6, "seconds": 1.0, "fitness_keys": ""})
+    nxt = s.suggest("t5")
+    assert nxt["generation"] == 1 and engine.generation == 1
+    assert [r.suc for r in engine.state.topk] == [0.7, 0.6]
+    s.on_trial_complete("t5", None, error=True)  # a failed trial stops the search with a named error
+    assert s.suggest("t6") == s.FINISHED and "candidate 0 of generation 1" in s.error
