@@ -338,7 +338,8 @@ def _default_protocol(dataset: str) -> str:
 
 
 class TrackingFitness:
-    """Picklable fitness ``genome -> {"suc", "prec", "bn_seconds", "track_seconds"}`` of a supernet checkpoint.
+    """Picklable fitness ``genome -> {"suc", "prec", "bn_seconds", "track_seconds", "seconds"}`` of a supernet
+    checkpoint (``seconds``: scoring time, without the one-off loading of the worker's context).
 
     Only the path, its modification time and the config travel to workers; the heavy
     :class:`FitnessContext` is built on first use in each process and cached there.
@@ -365,7 +366,11 @@ class TrackingFitness:
         return worker_cache(self.key(), lambda: FitnessContext(self.supernet, self.config, self.device))
 
     def __call__(self, genome: Any) -> Dict[str, Any]:
-        return self.context().score(genome)
+        ctx = self.context()  # built on the first call in this process; not counted in ``seconds``
+        t0 = time.perf_counter()
+        result = ctx.score(genome)
+        result["seconds"] = time.perf_counter() - t0
+        return result
 
     def protocol_record(self) -> Dict[str, Any]:
         """The evaluation protocol (the fields of :class:`~asearch.search.architecture.ValidationRecord` but
