@@ -175,7 +175,8 @@ def parse_override(text: str) -> tuple:
 
 
 def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Apply ``key.sub=value`` strings to a plain config mapping (returns a new mapping)."""
+    """Apply ``key.sub=value`` strings to a plain config mapping (returns a new mapping; an integer key indexes a
+    list, e.g. ``data.datasets.0.root=DIR``)."""
     out = copy.deepcopy(dict(data))  # never modify the caller's nested mappings and lists
     for text in overrides or []:
         keys, value = parse_override(text)

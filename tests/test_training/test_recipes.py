@@ -1,0 +1,188 @@
+"""The experiment recipe behind `asearch pretrain` / `asearch retrain` (asearch.training.recipes), on the tiny
+VLT_SCAR configs and a small synthetic benchmark."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from asearch.config import apply_overrides, experiments_dir
+from asearch.errors import ArchitectureError, ConfigError
+from asearch.training.recipes import (build_experiment, load_experiment, mix_ratios, run_pretrain, run_retrain,
+                                      search_space_of)
+
+TINY_SUPERNET = experiments_dir() / "vlt_scar" / "tiny_supernet.yaml"
+TINY_RETRAIN = experiments_dir() / "vlt_scar" / "tiny_retrain.yaml"
+TINY_SIAMCAR = experiments_dir() / "siamcar" / "tiny.yaml"
+GENOME = [[1, 0, 3, 2] * 5, [2, 3, 0, 1] * 5, [0, 1, 2, 3], [3, 3, 0, 0]]
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    from asearch.data.synthetic import generate_benchmark
+
+    return generate_benchmark(tmp_path_factory.mktemp("synth"), videos=4, frames=12, size=96, seed=3, distractors=1)
+
+
+def small(root, steps=2, *extra):
+    return [f"data.datasets.0.root={root}", f"train.steps={steps}", "train.warmup_steps=0", "train.batch_size=4",
+            "train.log_every=1", "train.checkpoint_every=0", "train.device=cpu", *extra]
+
+
+@pytest.fixture(scope="module")
+def pretrained(bench, tmp_path_factory):
+    """A tiny supernet pretrained for 12 steps (shared by the tests below)."""
+    out = tmp_path_factory.mktemp("pre") / "run"
+    return run_pretrain(TINY_SUPERNET, out_dir=out, overrides=small(bench, 12), progress=False)
+
+
+# ---------------------------------------------------------------------------------------------------------- config
+def test_mix_ratios_worked_examples():
+    # 1:3 among the language sources share 1 - 0.5; the only language-free source takes 0.5
+    assert mix_ratios([1, 3, 2], [True, True, False], 0.5) == pytest.approx([0.125, 0.375, 0.5])
+    assert mix_ratios([1, 3, 2], [True, True, False], None) == pytest.approx([1 / 6, 3 / 6, 2 / 6])
+    assert mix_ratios([2, 2], [True, False], 0.25) == pytest.approx([0.75, 0.25])
+    with pytest.raises(ConfigError, match="no dataset without language"):
+        mix_ratios([1, 1], [True, True], 0.5)
+    with pytest.raises(ConfigError, match="no dataset with language"):
+        mix_ratios([1], [False], 0.5)
+
+
+def test_overrides_index_lists_and_leave_the_input_alone():
+    data = {"data": {"datasets": [{"name": "a"}, {"name": "b"}]}}
+    out = apply_overrides(data, ["data.datasets.1.root=/x", "train.lr=0.5"])
+    assert out["data"]["datasets"][1] == {"name": "b", "root": "/x"} and out["train"] == {"lr": 0.5}
+    assert data == {"data": {"datasets": [{"name": "a"}, {"name": "b"}]}}
+    with pytest.raises(ConfigError, match="'data.datasets' is a list of 2 items; '5' is not a valid index"):
+        apply_overrides(data, ["data.datasets.5.root=/x"])
+
+
+def test_bad_keys_name_the_file_and_the_key():
+    with pytest.raises(ConfigError, match=r"tiny_supernet.yaml.*unknown config key 'model.neck.chanels'"):
+        load_experiment(TINY_SUPERNET, ["model.neck.chanels=3"])
+    with pytest.raises(ConfigError, match="unknown config key 'trian'"):
+        load_experiment(TINY_SUPERNET, ["trian.steps=3"])
+    with pytest.raises(ConfigError, match="unknown config key 'loss.cls_wieght'"):
+        load_experiment(TINY_SUPERNET, ["loss.cls_wieght=3"])
+    with pytest.raises(ConfigError, match="unknown config key 'data.datasets\\[0\\].rot'"):
+        load_experiment(TINY_SUPERNET, ["data.datasets.0.rot=/x"])
+    with pytest.raises(ConfigError, match="'language.mode' must be 'sentence' or 'attribute'"):
+        load_experiment(TINY_SUPERNET, ["language.mode=words"])
+    cfg = load_experiment(TINY_SUPERNET, ["language.encoder=default"])
+    assert cfg.language.encoder is None and cfg.train.batch_size == 8 and cfg.model["name"] == "vlt_scar"
+
+
+def test_sampler_settings_must_agree_with_model_and_language(bench, tmp_path):
+    with pytest.raises(ConfigError, match="'data.sampler.search_size' \\(255\\) differs from 'model.search_size'"):
+        build_experiment(load_experiment(TINY_SUPERNET, small(bench) + ["data.sampler.search_size=255"]),
+                         "pretrain", out_dir=tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="'data.sampler.language_strategy'.*differs from 'language.missing'"):
+        build_experiment(load_experiment(TINY_SUPERNET, small(bench) + ["data.sampler.language_strategy=template"]),
+                         "pretrain", out_dir=tmp_path / "b", progress=False)
+    with pytest.raises(ConfigError, match="'data.datasets' is empty"):
+        build_experiment(load_experiment(TINY_SUPERNET, small(bench) + ["data.datasets=[]"]), "pretrain",
+                         out_dir=tmp_path / "c", progress=False)
+
+
+# ------------------------------------------------------------------------------------------------------- pretrain
+def test_pretrain_tiny_supernet_writes_a_self_describing_checkpoint(pretrained):
+    from asearch.training.trainer import load_checkpoint
+    from trackers.models.vlt_scar import VLTSCAR
+    from trackers.registry import load_model
+
+    assert pretrained["steps"] == 12 and np.isfinite(pretrained["final_loss"]) and not pretrained["stopped"]
+    ckpt = load_checkpoint(pretrained["checkpoint"])
+    info = ckpt["build_info"]
+    assert info["mode"] == "pretrain" and info["model"]["name"] == "vlt_scar" and info["model"]["genome"] is None
+    assert info["search_space"]["variant"] == "asymmetric" and info["search_space"]["width_mult"] == 0.25
+    assert ckpt["config"]["train"]["steps"] == 12 and ckpt["config"]["seed"] == 0
+    model, cfg = load_model(pretrained["checkpoint"])  # what asearch track / search do
+    assert isinstance(model, VLTSCAR) and model.needs_genome and cfg.supernet["width_mult"] == 0.25
+
+
+def test_one_step_leaves_off_path_parameters_untouched(bench, tmp_path):
+    exp = build_experiment(load_experiment(TINY_SUPERNET, small(bench, 1)), "pretrain", out_dir=tmp_path / "run",
+                           progress=False)
+    before = {n: p.detach().clone() for n, p in exp.model.named_parameters()}
+    genome = exp.actor.path(0)
+    assert exp.space.contains(genome) and genome != exp.actor.path(1)  # a fresh path per step
+    exp.train()
+    names = {id(p): n for n, p in exp.model.named_parameters()}
+    off = {names[id(p)] for p in exp.model.off_path_parameters(genome)}
+    assert off and all(n.startswith("backbone.") for n in off)
+    params = dict(exp.model.named_parameters())
+    for n in off:
+        assert torch.equal(params[n], before[n]), n
+    on_backbone = [n for n in params if n.startswith("backbone.") and n not in off]
+    assert any(not torch.equal(params[n], before[n]) for n in on_backbone)
+    for n in ("head.car.cls_logits.weight", "neck.layers.0.0.weight"):  # neck and head are on every path
+        assert not torch.equal(params[n], before[n]), n
+
+
+def test_pretrain_refuses_a_fixed_architecture(bench, tmp_path):
+    with pytest.raises(ConfigError, match="pretrain trains a supernet.*has a fixed genome"):
+        run_pretrain(TINY_RETRAIN, out_dir=tmp_path / "a", overrides=small(bench), progress=False)
+    with pytest.raises(ConfigError, match="pretrain trains a supernet.*'siamcar' has no searchable path"):
+        run_pretrain(TINY_SIAMCAR, out_dir=tmp_path / "b", overrides=small(bench), progress=False)
+
+
+# -------------------------------------------------------------------------------------------------------- retrain
+def test_retrain_tiny_vlt_scar_from_genome_and_inherited_weights(bench, pretrained, tmp_path):
+    from supernets import extract_subnet, save_subnet
+    from trackers.registry import load_model
+
+    supernet, _ = load_model(pretrained["checkpoint"])
+    subnet = extract_subnet(supernet.backbone, GENOME)
+    save_subnet(subnet, tmp_path / "subnet.pt")
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(GENOME))  # the official list-of-lists form
+
+    exp = build_experiment(load_experiment(TINY_RETRAIN, small(bench, 2)), "retrain", out_dir=tmp_path / "re",
+                           arch=str(arch), weights=str(tmp_path / "subnet.pt"), progress=False)
+    assert not exp.model.needs_genome and exp.model_config.genome == GENOME
+    assert exp.info["inherited"]["tensors"] == len(subnet.state_dict())
+    own = exp.model.backbone.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in subnet.state_dict().items())  # starts from the supernet
+    result = exp.train()
+    assert result["steps"] == 2 and np.isfinite(result["final_loss"]) and result["mode"] == "retrain"
+    model, cfg = load_model(result["checkpoint"])
+    assert cfg.genome == GENOME and not model.needs_genome
+    # the genome alone (no weights) through the Python API
+    again = run_retrain(TINY_RETRAIN, arch=GENOME, out_dir=tmp_path / "re2", overrides=small(bench, 1),
+                        progress=False)
+    assert again["steps"] == 1
+
+
+def test_retrain_errors(bench, pretrained, tmp_path):
+    from supernets import extract_subnet, save_subnet
+    from trackers.registry import load_model
+
+    with pytest.raises(ConfigError, match="'siamcar' is a vision-only baseline: it takes no architecture"):
+        run_retrain(TINY_SIAMCAR, arch=GENOME, out_dir=tmp_path / "a", overrides=small(bench), progress=False)
+    with pytest.raises(ConfigError, match="retrain needs the searched architecture"):
+        run_retrain(TINY_SUPERNET, out_dir=tmp_path / "b", overrides=small(bench), progress=False)
+    supernet, _ = load_model(pretrained["checkpoint"])
+    save_subnet(extract_subnet(supernet.backbone, GENOME), tmp_path / "subnet.pt")
+    other = [[0] * 20, [0] * 20, [0] * 4, [0] * 4]
+    with pytest.raises(ArchitectureError, match="holds the subnet .* but the architecture is"):
+        run_retrain(TINY_RETRAIN, arch=other, weights=tmp_path / "subnet.pt", out_dir=tmp_path / "c",
+                    overrides=small(bench), progress=False)
+    with pytest.raises(ConfigError, match="retrain.arch' / 'retrain.weights' are for asearch retrain"):
+        run_pretrain(TINY_SUPERNET, out_dir=tmp_path / "d", overrides=small(bench, 1, f"retrain.arch={tmp_path}"),
+                     progress=False)
+
+
+def test_retrain_vision_only_siamcar(bench, tmp_path):
+    result = run_retrain(TINY_SIAMCAR, out_dir=tmp_path / "run", overrides=small(bench, 2), progress=False)
+    assert result["steps"] == 2 and np.isfinite(result["final_loss"])
+    assert "loss_contrastive" not in result["stats"]
+
+
+def test_search_space_of_the_tiny_supernet():
+    from trackers.registry import build_model
+
+    cfg = load_experiment(TINY_SUPERNET)
+    space = search_space_of(build_model(cfg.model, pretrained=False))
+    assert space.name == "vlt" and space.width_mult == 0.25 and space.num_genes == 48
+    assert (space.template_size, space.search_size, space.language_dim) == (63, 127, 384)
+    assert search_space_of(build_model(load_experiment(TINY_SIAMCAR).model, pretrained=False)) is None
