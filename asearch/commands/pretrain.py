@@ -28,7 +28,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def print_result(command: str, result: dict) -> None:
-    """One summary line for the console."""
+    """One summary line for the console (rank 0 only under torchrun)."""
+    if result.get("rank", 0) != 0:
+        return
     loss = result.get("final_loss")
     state = "paused" if result.get("stopped") else "done"
     print(f"asearch {command}: {state} after {result['steps']} steps"

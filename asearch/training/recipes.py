@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
-import torch
 from torch import nn
 
 from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
@@ -349,7 +348,7 @@ class Experiment:
     def train(self, stop_after: Optional[int] = None) -> Dict[str, Any]:
         """Train (or continue) to ``train.steps``; with ``stop_after`` pause after that many steps and write a
         checkpoint there (continue with ``resume=True``). Returns ``checkpoint, steps, final_loss, out_dir,
-        stopped, stats``."""
+        stopped, stats, mode, rank`` (under torchrun only rank 0 writes checkpoints; its loss is its own)."""
         trainer = self.trainer
         result = trainer.train(stop_after=stop_after)
         stopped = trainer.step < trainer.cfg.steps
@@ -361,7 +360,7 @@ class Experiment:
         stats = result.get("stats") or {}
         return {"checkpoint": None if ckpt is None else str(ckpt), "steps": int(trainer.step),
                 "final_loss": stats.get("loss"), "out_dir": str(self.out_dir), "stopped": bool(stopped),
-                "stats": dict(stats), "mode": self.mode}
+                "stats": dict(stats), "mode": self.mode, "rank": int(trainer.rank)}
 
 
 def default_out_dir(cfg: ExperimentConfig, mode: str, config_path: Optional[Union[str, Path]] = None) -> Path:

@@ -186,3 +186,29 @@ def test_search_space_of_the_tiny_supernet():
     assert space.name == "vlt" and space.width_mult == 0.25 and space.num_genes == 48
     assert (space.template_size, space.search_size, space.language_dim) == (63, 127, 384)
     assert search_space_of(build_model(load_experiment(TINY_SIAMCAR).model, pretrained=False)) is None
+
+
+def test_every_vlt_scar_and_siamcar_training_yaml_loads_and_tiny_ones_build():
+    from asearch.config import load_yaml
+    from trackers.registry import build_model, model_config
+
+    loaded = {}
+    for family in ("vlt_scar", "siamcar"):
+        for path in sorted((experiments_dir() / family).glob("*.yaml")):
+            if "model" not in load_yaml(path):  # tracking / search configs belong to other commands
+                continue
+            cfg = load_experiment(path)
+            loaded[f"{family}/{path.name}"] = cfg
+            mcfg = model_config(cfg.model, str(path))
+            width = mcfg.supernet.get("width_mult", 1.0) if mcfg.name == "vlt_scar" else mcfg.resnet.width_mult
+            if width < 1.0:
+                build_model(mcfg, pretrained=False)
+    assert {"vlt_scar/supernet.yaml", "vlt_scar/retrain.yaml", "vlt_scar/tiny_supernet.yaml",
+            "vlt_scar/tiny_retrain.yaml", "siamcar/siamcar.yaml", "siamcar/tiny.yaml"} <= set(loaded)
+    paper = loaded["vlt_scar/supernet.yaml"]
+    assert paper.train.steps * paper.train.batch_size == 5 * 1_200_000 == 5 * paper.data.pairs_per_epoch
+    assert paper.train.lr_mult == {"backbone": 0.1} and paper.data.no_language_share == 0.5
+    assert paper.loss["loc_weight"] == 3.0 and paper.model["supernet"]["language_dim"] == 768
+    retrain = loaded["vlt_scar/retrain.yaml"]
+    assert retrain.model["genome"] is None and retrain.train.steps * 32 == 20 * retrain.data.pairs_per_epoch
+    assert loaded["siamcar/siamcar.yaml"].language.enabled is False
