@@ -2,25 +2,26 @@
 
 :class:`SiamCARBase` holds everything the vision-only :class:`SiamCAR` and the vision-language
 :class:`trackers.models.vlt_scar.VLTSCAR` share: the neck, the head, the crop geometry and the split into
-:meth:`SiamCARBase.template` (once per video, cached by the tracker) and :meth:`SiamCARBase.track` (every frame).
-Subclasses only say how their backbone is called.
+:meth:`SiamCARBase.template` (once per video, cached by the tracker) and :meth:`SiamCARBase.track` (every frame),
+the last two from :class:`~trackers.models.base.SiameseTrackerModel`. Subclasses only say how their backbone is
+called.
 """
 from __future__ import annotations
 
-import abc
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
 
 from asearch.errors import ArchitectureError
 from trackers.heads.car import SiamCARHead, location_offset, score_locations, score_size
+from trackers.models.base import SharedBackboneMixin, SiameseTrackerModel
 from trackers.necks import AdjustNeck, feature_size
 
 __all__ = ["SiamCARBase", "SiamCAR"]
 
 
-class SiamCARBase(nn.Module, abc.ABC):
+class SiamCARBase(SiameseTrackerModel):
     """Neck + head + geometry of the SiamCAR family; see :meth:`forward`, :meth:`template`, :meth:`track`.
 
     Args:
@@ -30,8 +31,6 @@ class SiamCARBase(nn.Module, abc.ABC):
         template_size, search_size: crop sides in pixels (127 / 255).
         stride: total stride of the used stages (8).
     """
-
-    uses_language = False
 
     def __init__(self, neck: AdjustNeck, head: SiamCARHead, stages: Sequence[int] = (2, 3, 4),
                  template_size: int = 127, search_size: int = 255, stride: int = 8):
@@ -64,66 +63,20 @@ class SiamCARBase(nn.Module, abc.ABC):
                 "(check model.template_size and the backbone's strides)")
         return out
 
-    # -- backbone hooks (subclasses) ---------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language
-                      ) -> Tuple[List[torch.Tensor], List[torch.Tensor], Dict[str, torch.Tensor]]:
-        """Stage maps of both crops and extra outputs (e.g. ``contrastive``)."""
+    # -- head part (see :class:`SiameseTrackerModel`) ---------------------------------------------------------------
+    def embed_template(self, zf: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The template's correlation kernels (neck output, centre-cropped)."""
+        return {"kernels": self.neck(self._select(zf, "template"), crop=True)}
 
-    @abc.abstractmethod
-    def backbone_template(self, template, language, genome, template_box, use_template_language
-                          ) -> Tuple[List[torch.Tensor], Any]:
-        """Template stage maps and the backbone's own cached state (or ``None``)."""
-
-    @abc.abstractmethod
-    def backbone_search(self, search, language, genome, backbone_state) -> List[torch.Tensor]:
-        """Search stage maps given the cached template state."""
-
-    # -- public API -------------------------------------------------------------------------------------------------
-    def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
-                genome: Any = None, template_box: Optional[torch.Tensor] = None,
-                search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
-        """Training forward: ``{'cls': B×2×M×M, 'cen': B×1×M×M, 'loc': B×4×M×M}`` plus ``contrastive`` when the
-        backbone computes one (boxes ``x1, y1, x2, y2`` in crop pixels given)."""
-        zf, xf, extra = self.backbone_pair(template, search, language, genome, template_box, search_box,
-                                           use_template_language)
-        kernels = self.neck(self._select(zf, "template"), crop=True)
-        out = self.head(kernels, self.neck(self._select(xf, "search")))
-        out.update(extra)
-        return out
-
-    def template(self, template: torch.Tensor, language: Optional[torch.Tensor] = None, genome: Any = None,
-                 template_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
-                 ) -> Dict[str, Any]:
-        """Run the template branch once: a state for :meth:`track` (every tensor in it is batch-first)."""
-        zf, backbone_state = self.backbone_template(template, language, genome, template_box, use_template_language)
-        state: Dict[str, Any] = {"kernels": self.neck(self._select(zf, "template"), crop=True), "genome": genome}
-        if backbone_state is not None:
-            state["backbone"] = backbone_state
-        if language is not None:
-            state["language"] = language
-        return state
-
-    def track(self, search: torch.Tensor, state: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-        """Search branch + head for one frame of each video of the batch, given :meth:`template`'s state."""
-        xf = self.backbone_search(search, state.get("language"), state.get("genome"), state.get("backbone"))
-        return self.head(state["kernels"], self.neck(self._select(xf, "search")))
+    def predict(self, embedded: Mapping[str, Any], xf: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``{'cls': B×2×M×M, 'cen': B×1×M×M, 'loc': B×4×M×M}`` from the kernels and the search maps."""
+        return self.head(embedded["kernels"], self.neck(self._select(xf, "search")))
 
 
-class SiamCAR(SiamCARBase):
+class SiamCAR(SharedBackboneMixin, SiamCARBase):
     """The vision-only SiamCAR baseline: one ResNet-50 (shared by both crops); language arguments are ignored."""
 
     def __init__(self, backbone: nn.Module, neck: AdjustNeck, head: SiamCARHead, stages: Sequence[int] = (2, 3, 4),
                  template_size: int = 127, search_size: int = 255):
         super().__init__(neck, head, stages, template_size, search_size, stride=getattr(backbone, "stride", 8))
         self.backbone = backbone
-
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language):
-        return self.backbone(template), self.backbone(search), {}
-
-    def backbone_template(self, template, language, genome, template_box, use_template_language):
-        return self.backbone(template), None
-
-    def backbone_search(self, search, language, genome, backbone_state):
-        return self.backbone(search)

@@ -16,9 +16,8 @@ in crop pixels is ``box · search_size``.
 """
 from __future__ import annotations
 
-import abc
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -26,6 +25,7 @@ from torch import nn
 from asearch.errors import ArchitectureError, ConfigError
 from trackers.heads.car import score_locations
 from trackers.heads.transt import FeatureFusionNetwork, SinePositionEncoding, TransTHead, flatten_map
+from trackers.models.base import SharedBackboneMixin, SiameseTrackerModel
 from trackers.models.vlt_backbone import VLTBackboneMixin
 from trackers.inference.transt import TransTTrackerConfig
 from trackers.losses.transt import TransTLossConfig
@@ -36,9 +36,10 @@ __all__ = ["TransTBase", "TransT", "VLTTT", "TransTModelConfig", "build_vlt_tt",
            "TRANST_ENTRY"]
 
 
-class TransTBase(nn.Module, abc.ABC):
+class TransTBase(SiameseTrackerModel):
     """Projection + fusion network + heads + geometry of the TransT family; see :meth:`forward`, :meth:`template`
     and :meth:`track` (the template branch's tokens are computed once per video and cached by the tracker).
+    Outputs ``{'logits': B×N×2, 'boxes': B×N×4}``: N = L², class 0 = foreground, boxes normalised ``cx, cy, w, h``.
 
     Args:
         in_channels: channels of the backbone map used (``stage``).
@@ -48,8 +49,6 @@ class TransTBase(nn.Module, abc.ABC):
         template_size, search_size: crop sides in pixels (128 / 256).
         stride: total stride of that stage (8).
     """
-
-    uses_language = False
 
     def __init__(self, in_channels: int, fusion: FeatureFusionNetwork, head: TransTHead, stage: int,
                  template_size: int = 128, search_size: int = 256, stride: int = 8):
@@ -91,57 +90,20 @@ class TransTBase(nn.Module, abc.ABC):
                  ) -> Dict[str, torch.Tensor]:
         return self.head(self.fusion(z, x, pos_z, pos_x))
 
-    # -- backbone hooks (subclasses) ---------------------------------------------------------------------------------
-    @abc.abstractmethod
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language
-                      ) -> Tuple[List[torch.Tensor], List[torch.Tensor], Dict[str, torch.Tensor]]:
-        """Stage maps of both crops and extra outputs (e.g. ``contrastive``)."""
-
-    @abc.abstractmethod
-    def backbone_template(self, template, language, genome, template_box, use_template_language
-                          ) -> Tuple[List[torch.Tensor], Any]:
-        """Template stage maps and the backbone's own cached state (or ``None``)."""
-
-    @abc.abstractmethod
-    def backbone_search(self, search, language, genome, backbone_state) -> List[torch.Tensor]:
-        """Search stage maps given the cached template state."""
-
-    # -- public API -------------------------------------------------------------------------------------------------
-    def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
-                genome: Any = None, template_box: Optional[torch.Tensor] = None,
-                search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
-        """Training forward on RGB 0..255 crops: ``{'logits': B×N×2, 'boxes': B×N×4}`` (N = L², class 0 =
-        foreground, boxes normalised ``cx, cy, w, h``) plus ``contrastive`` when the backbone computes one."""
-        zf, xf, extra = self.backbone_pair(template, search, language, genome, template_box, search_box,
-                                           use_template_language)
+    # -- head part (see :class:`SiameseTrackerModel`) ---------------------------------------------------------------
+    def embed_template(self, zf: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """The template's projected tokens and their position encodings."""
         z, pos_z = self._tokens(zf, "template")
+        return {"tokens": z, "pos": pos_z}
+
+    def predict(self, embedded: Mapping[str, Any], xf: List[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        """``{'logits': B×N×2, 'boxes': B×N×4}`` (N = L², class 0 = foreground, boxes normalised ``cx, cy, w, h``):
+        fusion of the template tokens with the search tokens, then the heads."""
         x, pos_x = self._tokens(xf, "search")
-        out = self._predict(z, pos_z, x, pos_x)
-        out.update(extra)
-        return out
-
-    def template(self, template: torch.Tensor, language: Optional[torch.Tensor] = None, genome: Any = None,
-                 template_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
-                 ) -> Dict[str, Any]:
-        """Run the template branch once: a state for :meth:`track` (every tensor in it is batch-first)."""
-        zf, backbone_state = self.backbone_template(template, language, genome, template_box, use_template_language)
-        z, pos_z = self._tokens(zf, "template")
-        state: Dict[str, Any] = {"tokens": z, "pos": pos_z, "genome": genome}
-        if backbone_state is not None:
-            state["backbone"] = backbone_state
-        if language is not None:
-            state["language"] = language
-        return state
-
-    def track(self, search: torch.Tensor, state: Dict[str, Any]) -> Dict[str, torch.Tensor]:
-        """Search branch, fusion with the cached template tokens and heads for one frame of each video."""
-        xf = self.backbone_search(search, state.get("language"), state.get("genome"), state.get("backbone"))
-        x, pos_x = self._tokens(xf, "search")
-        return self._predict(state["tokens"], state["pos"], x, pos_x)
+        return self._predict(embedded["tokens"], embedded["pos"], x, pos_x)
 
 
-class TransT(TransTBase):
+class TransT(SharedBackboneMixin, TransTBase):
     """The vision-only TransT baseline: one ResNet-50 cut after ``layer3`` for both crops; language is ignored.
 
     Args:
@@ -154,15 +116,6 @@ class TransT(TransTBase):
         super().__init__(backbone.channels[2], fusion, head, 3, template_size, search_size,
                          stride=getattr(backbone, "stride", 8))
         self.backbone = backbone
-
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language):
-        return self.backbone(template), self.backbone(search), {}
-
-    def backbone_template(self, template, language, genome, template_box, use_template_language):
-        return self.backbone(template), None
-
-    def backbone_search(self, search, language, genome, backbone_state):
-        return self.backbone(search)
 
 
 class VLTTT(VLTBackboneMixin, TransTBase):
