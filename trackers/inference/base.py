@@ -19,16 +19,17 @@ Subclasses implement :meth:`prepare_video`, :meth:`search_crop` and :meth:`postp
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from asearch.data.crops import box_to_crop, crop_square, xywh_to_xyxy
 from asearch.errors import ArchitectureError, DataError
 from asearch.runtime import resolve_device
 
-__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state"]
+__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state", "clip_center_size"]
 
 
 def language_fields(info: Any) -> Tuple[Optional[str], Optional[List[str]], bool]:
@@ -75,6 +76,15 @@ def cat_states(states: Sequence[Any]) -> Any:
         items = [cat_states([s[i] for s in states]) for i in range(len(first))]
         return items if isinstance(first, list) else tuple(items)
     return first
+
+
+def clip_center_size(cx: float, cy: float, w: float, h: float, height: int, width: int, min_size: float
+                     ) -> Tuple[float, float, float, float]:
+    """Clip a box given by centre and size to an image: centre inside it, sides in ``[min_size, image side]``."""
+    cx, cy = min(max(cx, 0.0), float(width)), min(max(cy, 0.0), float(height))
+    w = min(max(w, min_size), float(width))
+    h = min(max(h, min_size), float(height))
+    return cx, cy, w, h
 
 
 class BatchedTracker(abc.ABC):
@@ -188,6 +198,24 @@ class BatchedTracker(abc.ABC):
         return self.track_batch([image])[0]
 
     # -- helpers -----------------------------------------------------------------------------------------------------
+    def template_crop(self, image: np.ndarray, box: np.ndarray, side: Callable[[float, float], float]
+                      ) -> Tuple[np.ndarray, np.ndarray, Tuple[float, float]]:
+        """Check the first frame (H×W×3) and its box ``x, y, w, h`` (finite, positive size) and cut the template:
+        a square of side ``side(w, h)`` around the box centre, resized to ``model.template_size``.
+
+        Returns ``(crop, box x1, y1, x2, y2 in crop pixels, box centre (x, y) in the image)``.
+        """
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise DataError(f"frames must be H×W×3 RGB, got shape {image.shape}", field="frame")
+        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+            raise DataError(f"the first-frame box must be finite with positive size, got {box.tolist()}",
+                            field="init_box")
+        center = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
+        s = side(box[2], box[3])
+        t = self.model.template_size
+        crop = crop_square(image, center, s, t)
+        return crop, xywh_to_xyxy(box_to_crop(box, center, s, t)), center
+
     def _to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
         arr = np.ascontiguousarray(np.stack(crops).astype(np.float32, copy=False).transpose(0, 3, 1, 2))
         return torch.from_numpy(arr).to(self.device)

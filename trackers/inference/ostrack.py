@@ -24,8 +24,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import torch
 
-from asearch.data.crops import box_from_crop, box_to_crop, crop_square, xywh_to_xyxy
-from asearch.errors import ConfigError, DataError
+from asearch.data.crops import box_from_crop, crop_square
+from asearch.errors import ConfigError
 from trackers.heads.center import decode_boxes
 from trackers.inference.base import BatchedTracker
 
@@ -89,16 +89,7 @@ class OSTrackTracker(BatchedTracker):
         self.window = torch.tensor(window, dtype=torch.float32, device=self.device).view(1, 1, n, n)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise DataError(f"frames must be H×W×3 RGB, got shape {image.shape}", field="frame")
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise DataError(f"the first-frame box must be finite with positive size, got {box.tolist()}",
-                            field="init_box")
-        center = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
-        side = _side(box[2], box[3], self.cfg.template_factor)
-        t = self.model.template_size
-        crop = crop_square(image, center, side, t)
-        tbox = xywh_to_xyxy(box_to_crop(box, center, side, t))
+        crop, tbox, _ = self.template_crop(image, box, lambda w, h: _side(w, h, self.cfg.template_factor))
         return crop, tbox, {"box": np.asarray(box, dtype=np.float64).copy()}
 
     def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asearch.data.crops import box_to_crop, context_side, crop_square, xywh_to_xyxy
-from asearch.errors import ConfigError, DataError
+from asearch.data.crops import context_side, crop_square
+from asearch.errors import ConfigError
 from trackers.heads.car import score_locations
-from trackers.inference.base import BatchedTracker
+from trackers.inference.base import BatchedTracker, clip_center_size
 
 __all__ = ["TrackerConfig", "SiamCARTracker"]
 
@@ -87,16 +87,7 @@ class SiamCARTracker(BatchedTracker):
         self.window = torch.tensor(np.outer(hann, hann).reshape(-1), dtype=torch.float32, device=self.device)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise DataError(f"frames must be H×W×3 RGB, got shape {image.shape}", field="frame")
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise DataError(f"the first-frame box must be finite with positive size, got {box.tolist()}",
-                            field="init_box")
-        center = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
-        side = context_side(box[2], box[3], self.cfg.context_amount)
-        t = self.model.template_size
-        crop = crop_square(image, center, side, t)
-        tbox = xywh_to_xyxy(box_to_crop(box, center, side, t))
+        crop, tbox, center = self.template_crop(image, box, lambda w, h: context_side(w, h, self.cfg.context_amount))
         video = {"center": np.array(center, dtype=np.float64), "size": np.array(box[2:4], dtype=np.float64),
                  "image_size": image.shape[:2]}
         return crop, tbox, video
@@ -148,9 +139,7 @@ class SiamCARTracker(BatchedTracker):
             lr = pen * score * cfg.lr
             w = video["size"][0] * (1 - lr) + (w_c / s) * lr
             h = video["size"][1] * (1 - lr) + (h_c / s) * lr
-            cx, cy = min(max(cx, 0.0), float(width)), min(max(cy, 0.0), float(height))
-            w = min(max(w, cfg.min_size), float(width))
-            h = min(max(h, cfg.min_size), float(height))
+            cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, cfg.min_size)
             video["center"] = np.array([cx, cy])
             video["size"] = np.array([w, h])
             results.append({"box": [cx - w / 2, cy - h / 2, w, h], "score": score, "pscore": ps})

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asearch.data.crops import box_from_crop, box_to_crop, context_side, crop_square, xywh_to_xyxy
+from asearch.data.crops import box_from_crop, context_side, crop_square
 from asearch.errors import ConfigError, DataError
 from trackers.heads.transt import FOREGROUND
-from trackers.inference.base import BatchedTracker
+from trackers.inference.base import BatchedTracker, clip_center_size
 
 __all__ = ["TransTTrackerConfig", "TransTTracker"]
 
@@ -71,16 +71,8 @@ class TransTTracker(BatchedTracker):
         return context_side(float(size[0]), float(size[1]), (factor - 1.0) / 2.0)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise DataError(f"frames must be H×W×3 RGB, got shape {image.shape}", field="frame")
-        if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
-            raise DataError(f"the first-frame box must be finite with positive size, got {box.tolist()}",
-                            field="init_box")
-        center = (box[0] + box[2] / 2.0, box[1] + box[3] / 2.0)
-        side = self._side(box[2:4], self.cfg.template_factor)
-        t = self.model.template_size
-        crop = crop_square(image, center, side, t)
-        tbox = xywh_to_xyxy(box_to_crop(box, center, side, t))
+        crop, tbox, center = self.template_crop(image, box,
+                                                lambda w, h: self._side((w, h), self.cfg.template_factor))
         video = {"center": np.array(center, dtype=np.float64), "size": np.array(box[2:4], dtype=np.float64)}
         return crop, tbox, video
 
@@ -109,9 +101,7 @@ class TransTTracker(BatchedTracker):
             x, y, w, h = box_from_crop([cx_c - w_c / 2, cy_c - h_c / 2, w_c, h_c], c["center"], c["side"],
                                        self.model.search_size)
             cx, cy = x + w / 2, y + h / 2
-            cx, cy = min(max(cx, 0.0), float(width)), min(max(cy, 0.0), float(height))
-            w = min(max(w, cfg.min_size), float(width))
-            h = min(max(h, cfg.min_size), float(height))
+            cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, cfg.min_size)
             video["center"] = np.array([cx, cy])
             video["size"] = np.array([w, h])
             results.append({"box": [cx - w / 2, cy - h / 2, w, h], "score": sc, "pscore": ps})
