@@ -416,11 +416,10 @@ def test_registry_builds_and_reloads(tmp_path):
 
 # ----------------------------------------------------------------------------------------------------------------------
 # end to end: the tiny configs through the training recipe and asearch track
-def test_pretrain_retrain_and_track_tiny_vlt_ost(tmp_path):
+def test_pretrain_retrain_and_track_tiny_vlt_ost(tmp_path, check_track_results):
     from asearch.cli import main
     from asearch.config import experiments_dir
     from asearch.data.synthetic import generate_benchmark
-    from asearch.evaluation.results import read_results
     from asearch.training.recipes import train_experiment
     from trackers.registry import load_model
 
@@ -441,11 +440,7 @@ def test_pretrain_retrain_and_track_tiny_vlt_ost(tmp_path):
             "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(out), "--batch", "2",
             "--set", "language.enabled=false", "--no-progress"]
     assert main(args) == 0
-    names = sorted(p.stem for p in out.glob("*.txt"))
-    assert len(names) == 3
-    for name in names:
-        res = read_results(out, name)
-        assert res.shape == (4, 4) and np.all(np.isfinite(res))
+    check_track_results(out, videos=3, frames=4)
 
 
 def test_ostrack_tiny_config_trains(tmp_path):

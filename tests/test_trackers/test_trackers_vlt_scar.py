@@ -10,7 +10,6 @@ import torch
 from asearch.cli import main
 from asearch.config import load_yaml
 from asearch.errors import ArchitectureError, CheckpointError, ConfigError
-from asearch.evaluation.results import read_results
 from asearch.training.actor import PathSampler
 from search_spaces.vlt import VLTSpace
 from supernets import extract_subnet
@@ -44,17 +43,6 @@ def pair_batch(b=2, dim=8):
             "language_strategy": [None, "template"][:b]}
 
 
-class FakeFeaturizer:
-    """Deterministic language vectors; the 'template' strategy for items without a sentence."""
-
-    dim = 8
-
-    def __call__(self, sentences, attributes, has_language, strategies=None):
-        vec = torch.stack([torch.linspace(0, 1, self.dim) * (len(s or "") + 1) for s in sentences])
-        use_t = torch.tensor([not (h and s) for s, h in zip(sentences, has_language)])
-        return vec * (~use_t).float().unsqueeze(1), use_t
-
-
 def test_shapes_and_template_track_split(supernet_model):
     m = supernet_model
     assert m.needs_genome and m.score_size == 10 and m.location_offset == 31.0
@@ -86,11 +74,11 @@ def test_subnet_model_matches_supernet_model_on_its_path(supernet_model):
         sub(b["template"], b["search"], lang, genome=g)
 
 
-def test_actor_loss_and_off_path_parameters():
+def test_actor_loss_and_off_path_parameters(fake_featurizer):
     torch.manual_seed(0)
     model = build_model(TINY).train()
     sampler = PathSampler.from_space(VLTSpace(), seed=7)
-    actor = build_actor(model, TINY, featurizer=FakeFeaturizer(), loss={"contrastive_weight": 1.0},
+    actor = build_actor(model, TINY, featurizer=fake_featurizer, loss={"contrastive_weight": 1.0},
                         path_sampler=sampler)
     assert isinstance(actor, SiamCARActor)
     loss, stats = actor(pair_batch(), step=3)
@@ -107,12 +95,12 @@ def test_actor_loss_and_off_path_parameters():
     # a fixed architecture has no off-path parameters
     sub_cfg = dict(TINY, genome=genome(1).to_official())
     fixed = build_model(sub_cfg)
-    a2 = SiamCARActor(fixed, FakeFeaturizer(), CARLossConfig())
+    a2 = SiamCARActor(fixed, fake_featurizer, CARLossConfig())
     loss2, _ = a2(pair_batch(), step=0)
     assert torch.isfinite(loss2) and list(a2.off_path_parameters()) == []
 
 
-def test_tracker_batched_equals_single_on_real_model(supernet_model):
+def test_tracker_batched_equals_single_on_real_model(supernet_model, fake_featurizer):
     rng = np.random.default_rng(0)
     frames = [[rng.integers(0, 255, (96, 96, 3), dtype=np.uint8) for _ in range(3)] for _ in range(2)]
     boxes = [[30.0, 28.0, 20.0, 24.0], [40.0, 35.0, 18.0, 16.0]]
@@ -120,10 +108,10 @@ def test_tracker_batched_equals_single_on_real_model(supernet_model):
     g = genome(2)
     single = []
     for v in range(2):
-        t = SiamCARTracker(supernet_model, featurizer=FakeFeaturizer(), genome=g, device="cpu")
+        t = SiamCARTracker(supernet_model, featurizer=fake_featurizer, genome=g, device="cpu")
         t.initialize(frames[v][0], boxes[v], langs[v])
         single.append([t.track(frames[v][i])["box"] for i in (1, 2)])
-    t = SiamCARTracker(supernet_model, featurizer=FakeFeaturizer(), genome=g.to_official(), device="cpu")
+    t = SiamCARTracker(supernet_model, featurizer=fake_featurizer, genome=g.to_official(), device="cpu")
     t.initialize_batch([f[0] for f in frames], boxes, langs)
     batched = [[o["box"] for o in t.track_batch([f[i] for f in frames])] for i in (1, 2)]
     np.testing.assert_allclose(np.array(batched).transpose(1, 0, 2), np.array(single), atol=1e-3)
@@ -185,7 +173,7 @@ def test_checkpoint_roundtrip_and_errors(supernet_model, tmp_path):
         load_model(tmp_path / "none.pt")
 
 
-def test_asearch_track_end_to_end(supernet_model, tmp_path, capsys):
+def test_asearch_track_end_to_end(supernet_model, tmp_path, capsys, check_track_results):
     from asearch.data.synthetic import generate_benchmark
 
     root = generate_benchmark(tmp_path / "synth", videos=5, frames=5, size=64, seed=0, distractors=0)
@@ -197,10 +185,7 @@ def test_asearch_track_end_to_end(supernet_model, tmp_path, capsys):
             "--limit-videos", "3", "--max-frames", "4", "--set", "language.enabled=false",
             "--set", "tracker.min_size=4", "--no-progress"]
     assert main(args) == 0
-    files = sorted(p.name for p in out.glob("*.txt"))
-    assert len(files) == 3
-    for name in files:
-        assert read_results(out, name[:-4]).shape == (4, 4)
+    check_track_results(out, videos=3, frames=4)
     assert main(args) == 0
     assert "0 sequences tracked, 3 already done" in capsys.readouterr().out
     # a supernet model without a genome, and a bad genome, fail with named errors

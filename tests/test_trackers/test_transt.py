@@ -197,17 +197,6 @@ TINY_TT = {"name": "vlt_tt", "template_size": 64, "search_size": 128, "d_model":
            "supernet": {"width_mult": 0.25, "language_dim": 8}}
 
 
-class FakeFeaturizer:
-    """Deterministic 8-d language vectors; items without a sentence use the 'template' strategy."""
-
-    dim = 8
-
-    def __call__(self, sentences, attributes, has_language, strategies=None):
-        vec = torch.stack([torch.linspace(0, 1, self.dim) * (len(s or "") + 1) for s in sentences])
-        use_t = torch.tensor([not (h and s) for s, h in zip(sentences, has_language)])
-        return vec * (~use_t).float().unsqueeze(1), use_t
-
-
 def pair_batch(crops, b=2):
     z, x = crops
     return {"template": z[:b], "search": x[:b], "template_box": torch.tensor([[16.0, 16.0, 48.0, 48.0]] * b),
@@ -216,7 +205,7 @@ def pair_batch(crops, b=2):
             "language_strategy": [None, "template"][:b]}
 
 
-def test_registry_actor_on_supernet_and_subnet(crops):
+def test_registry_actor_on_supernet_and_subnet(crops, fake_featurizer):
     from asearch.training.actor import PathSampler
     from search_spaces.vlt import VLTSpace
     from trackers.actors.transt import TransTActor
@@ -226,7 +215,7 @@ def test_registry_actor_on_supernet_and_subnet(crops):
     model = build_model(TINY_TT).train()
     assert isinstance(model, VLTTT) and model.needs_genome
     sampler = PathSampler.from_space(VLTSpace(), seed=3)
-    actor = build_actor(model, TINY_TT, featurizer=FakeFeaturizer(), loss={"contrastive_weight": 0.5},
+    actor = build_actor(model, TINY_TT, featurizer=fake_featurizer, loss={"contrastive_weight": 0.5},
                         path_sampler=sampler)
     assert isinstance(actor, TransTActor)
     loss, stats = actor(pair_batch(crops), step=2)
@@ -239,7 +228,7 @@ def test_registry_actor_on_supernet_and_subnet(crops):
     assert off and all(p.grad is None for p in off)
     assert all(p.grad is not None for p in model.fusion.parameters())
     fixed = build_model(dict(TINY_TT, genome=genome(1).to_official()))
-    a2 = build_actor(fixed, TINY_TT | {"genome": genome(1).to_official()}, featurizer=FakeFeaturizer())
+    a2 = build_actor(fixed, TINY_TT | {"genome": genome(1).to_official()}, featurizer=fake_featurizer)
     loss2, _ = a2(pair_batch(crops), step=0)
     assert torch.isfinite(loss2) and list(a2.off_path_parameters()) == []
 
@@ -365,7 +354,7 @@ def test_tracker_geometry_follows_moving_square():
         TransTTrackerConfig(search_factor=0.5)
 
 
-def test_tracker_batched_equals_single_on_real_model():
+def test_tracker_batched_equals_single_on_real_model(fake_featurizer):
     from trackers.inference.transt import TransTTracker
     from trackers.registry import build_model
 
@@ -375,10 +364,10 @@ def test_tracker_batched_equals_single_on_real_model():
     langs = [{"sentence": "a red square", "has_language": True}, None]   # the second: template strategy
     single = []
     for (frames, boxes), lang in zip(videos, langs):
-        t = TransTTracker(model, featurizer=FakeFeaturizer(), device="cpu")
+        t = TransTTracker(model, featurizer=fake_featurizer, device="cpu")
         t.initialize(frames[0], boxes[0], lang)
         single.append([t.track(frames[i])["box"] for i in (1, 2, 3)])
-    t = TransTTracker(model, featurizer=FakeFeaturizer(), device="cpu")
+    t = TransTTracker(model, featurizer=fake_featurizer, device="cpu")
     t.initialize_batch([v[0][0] for v in videos], [v[1][0] for v in videos], langs)
     batched = [[o["box"] for o in t.track_batch([v[0][i] for v in videos])] for i in (1, 2, 3)]
     out = np.array(batched).transpose(1, 0, 2)
@@ -386,11 +375,10 @@ def test_tracker_batched_equals_single_on_real_model():
     np.testing.assert_allclose(out, np.array(single), atol=1e-3)
 
 
-def test_asearch_track_end_to_end_with_vlt_tt(tmp_path):
+def test_asearch_track_end_to_end_with_vlt_tt(tmp_path, check_track_results):
     from asearch.cli import main
     from asearch.config import experiments_dir
     from asearch.data.synthetic import generate_benchmark
-    from asearch.evaluation.results import read_results
     from trackers.registry import build_info, build_model
 
     cfg = dict(TINY_TT, genome=genome(5).to_official())
@@ -404,8 +392,4 @@ def test_asearch_track_end_to_end_with_vlt_tt(tmp_path):
             "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(out), "--batch", "2",
             "--set", "language.enabled=false", "--no-progress"]
     assert main(args) == 0
-    names = sorted(p.stem for p in out.glob("*.txt"))
-    assert len(names) == 3
-    for name in names:
-        res = read_results(out, name)
-        assert res.shape == (4, 4) and np.all(np.isfinite(res))
+    check_track_results(out, videos=3, frames=4)
