@@ -14,7 +14,8 @@ Stages (each is the code a researcher runs at scale, fed a small config from ``e
    with the same steps, batch and data;
 6. ``untrained``: the searched architecture with freshly initialised weights (a self-describing checkpoint built by
    the model registry, no training) - the floor the training stages are measured against;
-7. ``track``: the test split with the three trackers (``asearch track``);
+7. ``track``: the test split with the three trackers (``asearch track``), plus the retrained VLT_SCAR tracked
+   without language (zero vectors) to show what the language contributes;
 8. ``report``: OPE under the ``lasot`` protocol (:func:`asearch.evaluation.evaluate_trackers`), ``report.md``
    with tables and plots, and ``summary.json``.
 
@@ -50,7 +51,7 @@ from asearch.errors import ASearchError, ConfigError
 from asearch.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
 __all__ = [
-    "DemoConfig", "StageFiles", "EvaluationSettings", "STAGES", "TRACKERS", "default_config_path",
+    "DemoConfig", "StageFiles", "EvaluationSettings", "STAGES", "STAGE_OUTPUTS", "TRACKERS", "default_config_path",
     "load_demo_config", "run_demo", "run_command", "StageLog", "search_records", "plot_search_comparison",
     "render_demo_report",
 ]
@@ -59,11 +60,22 @@ __all__ = [
 STAGES = ("data", "pretrain", "search", "search_random", "export", "retrain", "baseline", "untrained", "track",
           "report")
 
+#: what each stage writes inside the demo folder (removed when an earlier stage runs again: stale inputs)
+STAGE_OUTPUTS: Dict[str, Tuple[str, ...]] = {
+    "data": ("data",), "pretrain": ("pretrain",), "search": ("search",), "search_random": ("search_random",),
+    "export": ("export",), "retrain": ("retrain",), "baseline": ("baseline",), "untrained": ("untrained",),
+    "track": ("results",),
+    "report": ("report.md", "summary.json", "success_plot.png", "precision_plot.png", "search_comparison.png"),
+}
+
 #: results folder name -> (display name, what it is)
 TRACKERS: Dict[str, Tuple[str, str]] = {
     "vlt_scar": ("VLT_SCAR", "searched subnet, retrained from its inherited supernet weights, with language"),
     "siamcar": ("SiamCAR", "vision-only baseline (ResNet-50), same training steps, batch and data"),
     "vlt_scar_untrained": ("VLT_SCAR untrained", "searched architecture with freshly initialised weights"),
+    "vlt_scar_no_language": ("VLT_SCAR, no language", "the retrained VLT_SCAR tracked with zero language vectors "
+                             "(`language.enabled=false`, the `zero` strategy of paper 000 Table 7): what the "
+                             "language contributes"),
 }
 
 PathLike = Union[str, Path]
@@ -86,7 +98,7 @@ class StageFiles:
 
 @dataclass
 class EvaluationSettings:
-    """How the three trackers are run and scored on the synthetic benchmark."""
+    """How the trackers are run and scored on the synthetic benchmark."""
 
     split: str = "test"
     protocol: str = "lasot"
@@ -142,10 +154,17 @@ def load_demo_config(path: Optional[PathLike] = None, fast: bool = False, overri
 
 
 class StageLog:
-    """Stage markers of a demo folder: ``stages/NN_<name>.json`` = ``{stage, outputs, seconds, finished}``."""
+    """Stage markers of a demo folder: ``stages/NN_<name>.json`` = ``{stage, outputs, seconds, finished}``.
 
-    def __init__(self, out_dir: PathLike, progress: bool = True):
+    A stage with a marker is skipped. A stage without one runs (resuming from what it left, through its own
+    mechanism); before it runs, the markers of the later stages and their outputs (``outputs``: stage -> paths
+    relative to the folder, default :data:`STAGE_OUTPUTS`) are removed, since their inputs may change.
+    """
+
+    def __init__(self, out_dir: PathLike, progress: bool = True,
+                 outputs: Optional[Mapping[str, Sequence[str]]] = None):
         self.out = Path(out_dir)
+        self.outputs = dict(STAGE_OUTPUTS if outputs is None else outputs)
         self.folder = self.out / "stages"
         self.progress = progress
         self.seconds: Dict[str, float] = {}
@@ -175,9 +194,15 @@ class StageLog:
             self.skipped.append(name)
             self._say(f"[{number}/{len(STAGES)}] {name}: done before ({self.seconds[name]:.1f} s), skipped")
             return dict(done["outputs"])
-        for later in STAGES[STAGES.index(name) + 1:]:  # their inputs are about to change: run them again too
+        for later in STAGES[STAGES.index(name) + 1:]:  # their inputs are about to change: run them again, anew
             if self.path(later).is_file():
                 self.path(later).unlink()
+                for rel in self.outputs.get(later, ()):
+                    target = self.out / rel
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    elif target.exists():
+                        target.unlink()
         self._say(f"[{number}/{len(STAGES)}] {name} ...")
         t0 = time.perf_counter()
         outputs = fn()
@@ -398,7 +423,8 @@ def run_demo(out_dir: PathLike, fast: bool = False, seed: int = 0, config: Optio
             cfg_files["retrain"], arch, seed, out / "untrained", out))
         checkpoints = {"vlt_scar": out / outputs["retrain"]["checkpoint"],
                        "siamcar": out / outputs["baseline"]["checkpoint"],
-                       "vlt_scar_untrained": out / outputs["untrained"]["checkpoint"]}
+                       "vlt_scar_untrained": out / outputs["untrained"]["checkpoint"],
+                       "vlt_scar_no_language": out / outputs["retrain"]["checkpoint"]}
         outputs["track"] = log.run("track", lambda: _stage_track(
             checkpoints, cfg_files["track"], data_root, cfg.evaluation, out, progress))
         outputs["report"] = log.run("report", lambda: _stage_report(out, cfg, outputs, log.seconds, seed, fast))
@@ -442,31 +468,17 @@ def _stage_train(kind: str, cfg_file: Path, run_dir: Path, out: Path, progress: 
 
     resume = _latest_checkpoint(run_dir) is not None
     if kind == "pretrain":
-        result = _recipe(recipes, "run_pretrain")(str(cfg_file), out_dir=str(run_dir), resume=resume,
-                                                  progress=progress)
+        result = recipes.run_pretrain(str(cfg_file), out_dir=str(run_dir), resume=resume, progress=progress)
     else:
-        result = _recipe(recipes, "run_retrain")(str(cfg_file), arch=None if arch is None else str(arch),
-                                                 weights=None if weights is None else str(weights),
-                                                 out_dir=str(run_dir), resume=resume, progress=progress)
+        result = recipes.run_retrain(str(cfg_file), arch=None if arch is None else str(arch),
+                                     weights=None if weights is None else str(weights), out_dir=str(run_dir),
+                                     resume=resume, progress=progress)
     ckpt = Path(result["checkpoint"])
     info = {"checkpoint": _rel(ckpt, out), "resumed": resume}
     for key in ("steps", "final_loss"):
         if key in result and isinstance(result[key], (int, float)):
             info[key] = float(result[key]) if key == "final_loss" else int(result[key])
     return info
-
-
-def _recipe(recipes: Any, name: str) -> Callable[..., Dict[str, Any]]:
-    """``recipes.run_pretrain`` / ``run_retrain``, or the shared :func:`~asearch.training.recipes.train_experiment`
-    they wrap (same arguments plus the mode)."""
-    fn = getattr(recipes, name, None)
-    if fn is not None:
-        return fn
-    mode = name.split("_", 1)[1]
-
-    def call(cfg: str, **kwargs: Any) -> Dict[str, Any]:
-        return recipes.train_experiment(cfg, mode, **kwargs)
-    return call
 
 
 def _start_ray(search_cfg: Path) -> bool:
@@ -538,6 +550,8 @@ def _stage_track(checkpoints: Mapping[str, Path], track_cfg: Path, data_root: Pa
                 "--split", ev.split, "--out", res, "--batch", str(ev.batch)]
         if not progress:
             argv.append("--no-progress")
+        if name == "vlt_scar_no_language":
+            argv += ["--set", "language.enabled=false"]
         run_command(argv)
         done[name] = _rel(res, out)
     return {"results": done}
@@ -557,6 +571,8 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
             "random": search_records(out / outputs["search_random"]["dir"] / "candidates.csv")}
     plot_search_comparison(runs, out / "search_comparison.png")
 
+    weights = {"vlt_scar": _count_weights(out / outputs["retrain"]["checkpoint"]),
+               "siamcar": _count_weights(out / outputs["baseline"]["checkpoint"])}
     suc = {n: float(results[TRACKERS[n][0]]["suc"]) for n in names}
     prec = {n: float(results[TRACKERS[n][0]]["prec"]) for n in names}
     stage_seconds = {s: round(float(seconds.get(s, 0.0)), 2) for s in STAGES if s != "report"}
@@ -564,9 +580,12 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
         "suc_vl": suc["vlt_scar"],
         "suc_vision_only": suc["siamcar"],
         "suc_untrained": suc["vlt_scar_untrained"],
+        "suc_vl_no_language": suc["vlt_scar_no_language"],
         "suc_search_best": float(outputs["search"]["best_suc"]),
         "suc_random_best": float(outputs["search_random"]["best_suc"]),
         "prec_vl": prec["vlt_scar"], "prec_vision_only": prec["siamcar"], "prec_untrained": prec["vlt_scar_untrained"],
+        "prec_vl_no_language": prec["vlt_scar_no_language"],
+        "weights_vl": weights["vlt_scar"], "weights_vision_only": weights["siamcar"],
         "arch_json": outputs["export"]["arch_json"],
         "genome": outputs["export"]["genome"],
         "flops": outputs["export"]["flops"], "params": outputs["export"]["params"],
@@ -576,6 +595,7 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
         "goals": {
             "vl_minus_vision_only": suc["vlt_scar"] - suc["siamcar"],
             "vl_ahead_of_vision_only": suc["vlt_scar"] > suc["siamcar"],
+            "language_contribution": suc["vlt_scar"] - suc["vlt_scar_no_language"],
             "search_minus_random": float(outputs["search"]["best_suc"]) - float(outputs["search_random"]["best_suc"]),
             "search_at_least_random": float(outputs["search"]["best_suc"]) >= float(outputs["search_random"]["best_suc"]),
         },
@@ -589,13 +609,23 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
     return {"report": "report.md", "summary": "summary.json"}
 
 
+def _count_weights(checkpoint: Path) -> int:
+    """Number of learnable values of a tracker checkpoint (tensors of its state dict but BN statistics)."""
+    from asearch.io import load_torch
+
+    ckpt = load_torch(checkpoint)
+    state = ckpt.get("model", ckpt.get("state_dict", {}))
+    skip = ("running_mean", "running_var", "num_batches_tracked")
+    return int(sum(v.numel() for k, v in state.items() if not k.endswith(skip)))
+
+
 def _pct(v: float) -> str:
     return f"{100.0 * v:.1f}"
 
 
 def render_demo_report(summary: Mapping[str, Any], table: Any, outputs: Mapping[str, Mapping[str, Any]],
                        cfg: DemoConfig) -> str:
-    """The markdown of ``report.md`` (tables of the three trackers and of the searches, plots, timings)."""
+    """The markdown of ``report.md`` (tables of the trackers and of the searches, plots, timings)."""
     from asearch.evaluation.report import markdown_table
 
     g = summary["goals"]
@@ -603,7 +633,8 @@ def render_demo_report(summary: Mapping[str, Any], table: Any, outputs: Mapping[
     lines = [
         "# ASearch demo report", "",
         f"The whole pipeline on the synthetic vision-language benchmark ({data['videos']} videos of "
-        f"{data['frames']} frames; splits {data['splits']}), seed {summary['seed']}"
+        f"{data['frames']} frames: " + " / ".join(f"{n} {k}" for k, n in data["splits"].items())
+        + f"), seed {summary['seed']}"
         f"{', fast variant' if summary['fast'] else ''}. Every stage ran the toolkit's own commands with the configs "
         "in `configs/` (reusable with `asearch pretrain/search/export/retrain/track --config configs/<stage>.yaml`).",
         "",
@@ -648,11 +679,16 @@ def render_demo_report(summary: Mapping[str, Any], table: Any, outputs: Mapping[
         f"{100 * g['vl_minus_vision_only']:+.1f} points).",
         f"- Searched subnet at least as good as the best random one (validation SUC): "
         f"**{'yes' if g['search_at_least_random'] else 'no'}** ({_pct(summary['suc_search_best'])} vs "
-        f"{_pct(summary['suc_random_best'])}, margin {100 * g['search_minus_random']:+.1f} points).", "",
-        "Caveats: the benchmark is small, so differences of a few points are within the noise of the seed. "
-        "VLT_SCAR's backbone starts from the supernet pretrained in stage 2, SiamCAR's ResNet-50 from scratch (the "
-        "paper starts both from ImageNet-pretrained weights, which the demo does not have); both then get the same "
-        "steps, batch and data.", "",
+        f"{_pct(summary['suc_random_best'])}, margin {100 * g['search_minus_random']:+.1f} points).",
+        f"- What the language contributes to VLT_SCAR: {100 * g['language_contribution']:+.1f} points of SUC "
+        f"({_pct(summary['suc_vl'])} with the sentence, {_pct(summary['suc_vl_no_language'])} with zero language "
+        "vectors).", "",
+        f"Caveats: the benchmark is small ({summary['test_videos']} test videos), so differences of a few points are "
+        "within the noise of the seed. VLT_SCAR's backbone starts from the supernet pretrained in stage 2, SiamCAR's "
+        "ResNet-50 from scratch (the paper starts both from ImageNet-pretrained weights, which the demo does not "
+        "have); both then get the same steps, batch, data and optimiser. The two trackers differ in size: "
+        f"{summary['weights_vl'] / 1e6:.2f} M weights for VLT_SCAR, {summary['weights_vision_only'] / 1e6:.2f} M for "
+        "SiamCAR.", "",
         "## Time per stage", "",
         "| stage | seconds |", "| --- | ---: |",
     ]

@@ -79,6 +79,9 @@ def test_fast_demo_outputs_are_consistent(fast_demo):
     assert summary["suc_vl"] == pytest.approx(results["vlt_scar"]["suc"])
     assert summary["suc_vision_only"] == pytest.approx(results["siamcar"]["suc"])
     assert summary["suc_untrained"] == pytest.approx(results["vlt_scar_untrained"]["suc"])
+    assert summary["suc_vl_no_language"] == pytest.approx(results["vlt_scar_no_language"]["suc"])
+    assert summary["goals"]["language_contribution"] == pytest.approx(summary["suc_vl"] - summary["suc_vl_no_language"])
+    assert summary["weights_vl"] > 0 and summary["weights_vision_only"] > 0
     assert summary["goals"]["vl_ahead_of_vision_only"] == (summary["suc_vl"] > summary["suc_vision_only"])
 
     # the baseline trained with the retraining budget; the untrained tracker has the searched genome
@@ -162,17 +165,25 @@ def test_fill_roots_sets_only_synthetic_entries_without_root():
 
 
 def test_stage_log_skips_finished_stages_and_reruns_later_ones(tmp_path):
-    log = StageLog(tmp_path, progress=False)
+    outputs = {"data": ["data"], "pretrain": ["pretrain"], "report": ["report.md"]}
+    log = StageLog(tmp_path, progress=False, outputs=outputs)
     calls = []
     assert log.run("data", lambda: calls.append("data") or {"root": "data"}) == {"root": "data"}
+    (tmp_path / "pretrain").mkdir()
+    (tmp_path / "pretrain" / "a.pt").write_text("x")
     log.run("pretrain", lambda: calls.append("pretrain") or {"checkpoint": "a.pt"})
-    log2 = StageLog(tmp_path, progress=False)
+    (tmp_path / "report.md").write_text("old")
+    log.run("report", lambda: {"report": "report.md"})
+    log2 = StageLog(tmp_path, progress=False, outputs=outputs)
     assert log2.run("data", lambda: calls.append("data again") or {}) == {"root": "data"}
     assert calls == ["data", "pretrain"] and log2.skipped == ["data"]
-    # running a stage again drops the markers after it (their inputs change)
+    # running a stage again drops the markers and outputs of the stages after it (their inputs change)
     log2.path("data").unlink()
     log2.run("data", lambda: {"root": "new"})
-    assert log2.marker("pretrain") is None and log2.marker("data")["outputs"] == {"root": "new"}
+    assert log2.marker("data")["outputs"] == {"root": "new"}
+    assert log2.marker("pretrain") is None and not (tmp_path / "pretrain").exists()
+    assert log2.marker("report") is None and not (tmp_path / "report.md").exists()
+    assert set(log2.seconds) == {"data"}
 
 
 def test_search_records_and_comparison_plot(tmp_path):
