@@ -574,6 +574,7 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
     weights = {"vlt_scar": _count_weights(out / outputs["retrain"]["checkpoint"]),
                "siamcar": _count_weights(out / outputs["baseline"]["checkpoint"])}
     suc = {n: float(results[TRACKERS[n][0]]["suc"]) for n in names}
+    best_evo, best_rand = float(outputs["search"]["best_suc"]), float(outputs["search_random"]["best_suc"])
     prec = {n: float(results[TRACKERS[n][0]]["prec"]) for n in names}
     stage_seconds = {s: round(float(seconds.get(s, 0.0)), 2) for s in STAGES if s != "report"}
     summary: Dict[str, Any] = {
@@ -581,8 +582,8 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
         "suc_vision_only": suc["siamcar"],
         "suc_untrained": suc["vlt_scar_untrained"],
         "suc_vl_no_language": suc["vlt_scar_no_language"],
-        "suc_search_best": float(outputs["search"]["best_suc"]),
-        "suc_random_best": float(outputs["search_random"]["best_suc"]),
+        "suc_search_best": best_evo,
+        "suc_random_best": best_rand,
         "prec_vl": prec["vlt_scar"], "prec_vision_only": prec["siamcar"], "prec_untrained": prec["vlt_scar_untrained"],
         "prec_vl_no_language": prec["vlt_scar_no_language"],
         "weights_vl": weights["vlt_scar"], "weights_vision_only": weights["siamcar"],
@@ -596,8 +597,8 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
             "vl_minus_vision_only": suc["vlt_scar"] - suc["siamcar"],
             "vl_ahead_of_vision_only": suc["vlt_scar"] > suc["siamcar"],
             "language_contribution": suc["vlt_scar"] - suc["vlt_scar_no_language"],
-            "search_minus_random": float(outputs["search"]["best_suc"]) - float(outputs["search_random"]["best_suc"]),
-            "search_at_least_random": float(outputs["search"]["best_suc"]) >= float(outputs["search_random"]["best_suc"]),
+            "search_minus_random": best_evo - best_rand,
+            "search_at_least_random": best_evo >= best_rand,
         },
         "seconds": stage_seconds,
         "paths_relative_to": "this folder",
