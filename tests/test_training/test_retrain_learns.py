@@ -130,8 +130,8 @@ def test_arch_replaces_the_genome_of_the_yaml(small_bench, tmp_path, caplog):
     from asearch.training.recipes import build_experiment, load_experiment
 
     path = experiments_dir() / "vlt_scar" / "tiny_retrain.yaml"
-    cfg = load_experiment(path, [f"data.datasets.0.root={small_bench}", "train.steps=1", "train.warmup_steps=0", "train.batch_size=4",
-                                 "train.device=cpu"])
+    cfg = load_experiment(path, [f"data.datasets.0.root={small_bench}", "train.steps=1", "train.warmup_steps=0",
+                                 "train.batch_size=4", "train.device=cpu"])
     yaml_genome = cfg.model["genome"]
     assert yaml_genome is not None and yaml_genome != VLT_GENOME  # the file carries a default, different genome
     with caplog.at_level(logging.WARNING):
