@@ -9,11 +9,3 @@ def add_config_args(parser: argparse.ArgumentParser, required: bool = False) -> 
     parser.add_argument("--config", required=required, help="YAML config file (see experiments/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set train.lr=0.01 (repeatable)")
-
-
-def not_available(name: str, issue: str):
-    """``func`` of a command whose implementation has not landed yet."""
-    def _run(args: argparse.Namespace) -> int:
-        print(f"asearch {name}: not available yet ({issue})")
-        return 1
-    return _run
