@@ -1,6 +1,7 @@
 """Issue 6, "done when": each of the six trackers retrains in its tiny config on an easy synthetic benchmark on CPU
 with a decreasing loss and then tracks validation videos better (SUC) than the same architecture untrained (fresh
-init from the same seed); retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces
+init from the same seed). VLT_SCAR is checked on faster targets and 16 validation videos: on the slow plain videos its
+untrained subnet's near-constant boxes already score SUC ~0.46, and 4 validation videos made its gain a coin toss; retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces
 the genome of the YAML."""
 import logging
 import tempfile
@@ -16,7 +17,7 @@ VLT_GENOME = [[1, 0, 3, 2] * 5, [2, 3, 0, 1] * 5, [0, 1, 2, 3], [3, 3, 0, 0]]  #
 # family: (tiny config, --arch (None: baseline or the YAML's genome), steps, lr, extra overrides)
 # AdamW without clipping or warmup; the ViT recipes' step decay (milestone 160) is moved past the run.
 RECIPES = {
-    "vlt_scar": ("vlt_scar/tiny_retrain.yaml", VLT_GENOME, 100, 0.005, []),
+    "vlt_scar": ("vlt_scar/tiny_retrain.yaml", VLT_GENOME, 200, 0.002, []),
     "vlt_tt": ("vlt_tt/tiny.yaml", VLT_GENOME, 70, 0.002, []),
     "vlt_ost": ("vlt_ost/tiny.yaml", [[], [], [1, 2], [3, 0]], 300, 0.005, ["train.milestones=[10000]"]),
     "siamcar": ("siamcar/tiny.yaml", None, 60, 0.002, []),
@@ -24,13 +25,9 @@ RECIPES = {
     "ostrack": ("ostrack/tiny.yaml", None, 400, 0.002, ["train.milestones=[10000]"]),
 }
 MARGIN = 0.05  # seen (seed 0): siamcar 0.29 -> 0.71, vlt_tt 0.09 -> 0.25, transt 0.07 -> 0.21, ostrack 0.13 -> 0.23,
-# vlt_ost 0.13 -> 0.28; transt and ostrack also clear it with seed 1 (0.09 -> 0.17, 0.12 -> 0.24)
-# families whose tracking gain within this CPU budget is not robust: the SUC check is an expected failure for them
-SUC_NOT_ROBUST = {
-    "vlt_scar": "the untrained tiny VLT_SCAR subnet already scores SUC ~0.46 on the plain videos (its near-constant "
-                "boxes follow the slow targets); 100 AdamW steps reach 0.54 with seed 0 but only 0.26 with seed 1, "
-                "so a tracking gain within ~30 s of CPU is not robust (the loss does fall: ~14 -> ~4.4)",
-}
+# vlt_ost 0.13 -> 0.28; transt and ostrack also clear it with seed 1 (0.09 -> 0.17, 0.12 -> 0.24);
+# vlt_scar on fast_bench, seeds 0/1/2/3: 0.22 -> 0.46, 0.21 -> 0.28, 0.20 -> 0.37, 0.21 -> 0.49
+FAST_TARGETS = {"vlt_scar"}  # families checked on fast_bench instead of easy_bench
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +38,17 @@ def easy_bench(tmp_path_factory):
     return generate_benchmark(tmp_path_factory.mktemp("easy"), config=SyntheticConfig(
         videos=12, frames=20, size=96, seed=0, distractors=0, appearance_changes=0, full_occlusion_prob=0.0,
         partial_occlusion_prob=0.0, out_of_view_prob=0.0, splits=[0.67, 0.33, 0.0]))
+
+
+@pytest.fixture(scope="module")
+def fast_bench(tmp_path_factory):
+    """28 plain videos of 20 frames at 96 px whose targets move 2.5x faster (untrained boxes lag behind them):
+    12 train, 16 val."""
+    from asearch.data.synthetic import SyntheticConfig, generate_benchmark
+
+    return generate_benchmark(tmp_path_factory.mktemp("fast"), config=SyntheticConfig(
+        videos=28, frames=20, size=96, seed=0, distractors=0, appearance_changes=0, speed=3.0,
+        full_occlusion_prob=0.0, partial_occlusion_prob=0.0, out_of_view_prob=0.0, splits=[12, 16, 0]))
 
 
 def _suc(exp, videos) -> float:
@@ -67,20 +75,21 @@ def _logged_losses(out_dir: Path):
 
 
 @pytest.mark.parametrize("family", sorted(RECIPES))
-def test_issue6_tiny_retrain_learns_to_track(family, easy_bench, tmp_path):
+def test_issue6_tiny_retrain_learns_to_track(family, request, tmp_path):
     from asearch.data.registry import build_dataset
     from asearch.training.recipes import build_experiment, load_experiment
 
     torch.set_num_threads(1)
     path, arch, steps, lr, extra = RECIPES[family]
+    bench = request.getfixturevalue("fast_bench" if family in FAST_TARGETS else "easy_bench")
     cfg = load_experiment(experiments_dir() / path, [
-        f"data.datasets.0.root={easy_bench}", f"train.steps={steps}", "train.batch_size=8", "train.optimizer=adamw",
+        f"data.datasets.0.root={bench}", f"train.steps={steps}", "train.batch_size=8", "train.optimizer=adamw",
         f"train.lr={lr}", "train.lr_mult={}", "train.grad_clip=0", "train.warmup_steps=0", "train.log_every=10",
         "train.checkpoint_every=0", "train.device=cpu", *extra])
     exp = build_experiment(cfg, "retrain", out_dir=tmp_path / "run", progress=False, arch=arch)
     assert not getattr(exp.model, "needs_genome", False)
-    val = build_dataset("synthetic", root=easy_bench, split="val")
-    assert len(val) == 4
+    val = build_dataset("synthetic", root=bench, split="val")
+    assert len(val) == (16 if family in FAST_TARGETS else 4)
     untrained = _suc(exp, val)  # the fresh init: build_experiment seeds before building the model
     result = exp.train()
     assert result["steps"] == steps and np.isfinite(result["final_loss"])
@@ -89,8 +98,6 @@ def test_issue6_tiny_retrain_learns_to_track(family, easy_bench, tmp_path):
     assert np.mean(losses[-3:]) < 0.8 * np.mean(losses[:3]), losses
     trained = _suc(exp, val)
     print(f"{family}: SUC untrained {untrained:.3f} trained {trained:.3f}")
-    if family in SUC_NOT_ROBUST and not trained > untrained + MARGIN:
-        pytest.xfail(f"{SUC_NOT_ROBUST[family]}; this run: {untrained:.3f} -> {trained:.3f}")
     assert trained > untrained + MARGIN, (untrained, trained)
 
 
