@@ -6,10 +6,15 @@ carries information the first-frame template does not (SPEC §8):
 
 * the target's appearance (shape and texture) changes over the video, while its colour stays the one named by the
   colour word and the sentence;
-* the distractors look like the initial template (the target's first shape and texture) but have other colours.
+* the distractors look like the initial template (the target's first shape and texture) but have other colours;
+* optionally (``unlit_frames``), every video opens under colourless light: for its first frames every object is
+  rendered in the same neutral grey (its texture and shape kept), and the colours fade in over ``fade_frames``.
+  The first-frame template then cannot tell the target from the distractors (they share its first look); only the
+  colour word can.
 
-So a tracker that only matches the first-frame template drifts to a distractor once the target changes shape, while
-the colour word keeps pointing at the target. Everything is deterministic from the seed: video ``i`` is drawn from
+So a tracker that only matches the first-frame template drifts to a distractor once the target changes shape (or,
+with an unlit opening, has nothing but its motion prior to keep it on the target), while the colour word keeps
+pointing at the target. Everything is deterministic from the seed: video ``i`` is drawn from
 ``numpy.random.default_rng([seed, i])``.
 
 On-disk layout (the LaSOT layout, read by ``asearch.data.registry.build_dataset("synthetic", root, split)``)::
@@ -49,7 +54,9 @@ __all__ = [
     "SHAPES",
     "TEXTURES",
     "COLORS",
+    "UNLIT",
     "FORMAT_VERSION",
+    "lighting",
     "synthesize_video",
     "generate_benchmark",
     "position_word",
@@ -73,6 +80,8 @@ COLORS: Dict[str, Tuple[int, int, int]] = {
     "cyan": (40, 200, 210),
     "pink": (235, 60, 170),
 }
+#: The colour of every object under the unlit opening's colourless light (see ``SyntheticConfig.unlit_frames``).
+UNLIT: Tuple[int, int, int] = (185, 185, 185)
 _DARK = 0.55  # the second shade of a texture: the colour times this factor (same chromaticity)
 _BACKGROUNDS = ("noise", "gradient", "stripes", "checker")
 
@@ -96,6 +105,9 @@ class SyntheticConfig:
         partial_occlusion_prob: chance of a thin occluder bar that hides part of the target.
         out_of_view_prob: chance that the target leaves the frame for a while and comes back.
         noise: standard deviation of the per-frame pixel noise.
+        unlit_frames: frames at the start of every video under colourless light (objects in :data:`UNLIT`, their
+            textures kept); 0 = colours from the first frame.
+        fade_frames: frames over which the colours then fade in (linearly) after the unlit opening.
         image_format: ``jpg`` or ``png`` (file names always end in ``.jpg`` for ``jpg``, ``.png`` otherwise).
         jpeg_quality: JPEG quality (chroma is not subsampled, so colours survive on small objects).
         splits: train/val/test fractions of the videos.
@@ -116,6 +128,8 @@ class SyntheticConfig:
     partial_occlusion_prob: float = 0.5
     out_of_view_prob: float = 0.4
     noise: float = 3.0
+    unlit_frames: int = 0
+    fade_frames: int = 6
     image_format: str = "jpg"
     jpeg_quality: int = 95
     splits: List[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
@@ -148,6 +162,10 @@ class SyntheticConfig:
                 raise bad(name, "must be a probability in [0, 1]")
         if self.noise < 0:
             raise bad("noise", "must be >= 0")
+        if self.unlit_frames < 0:
+            raise bad("unlit_frames", "must be >= 0")
+        if self.fade_frames < 1:
+            raise bad("fade_frames", "must be >= 1")
         if self.image_format not in ("jpg", "png"):
             raise bad("image_format", "must be 'jpg' or 'png'")
         if not 1 <= self.jpeg_quality <= 100:
@@ -278,7 +296,7 @@ def shape_mask(shape: str, cx: float, cy: float, w: float, h: float, x0: int, y0
     return mask.astype(np.float32) / 255.0
 
 
-def _texture(texture: str, color: Tuple[int, int, int], u: np.ndarray, v: np.ndarray) -> np.ndarray:
+def _texture(texture: str, color: Sequence[float], u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """RGB float texture on normalised object coordinates ``u, v`` (both in [-1, 1] over the object's box)."""
     c = np.asarray(color, np.float32)
     if texture == "solid":
@@ -295,7 +313,7 @@ def _texture(texture: str, color: Tuple[int, int, int], u: np.ndarray, v: np.nda
     return np.where(dark[..., None], c * _DARK, c)
 
 
-def _draw(frame: np.ndarray, shape: str, texture: str, color: Tuple[int, int, int],
+def _draw(frame: np.ndarray, shape: str, texture: str, color: Sequence[float],
           cx: float, cy: float, w: float, h: float) -> Tuple[np.ndarray, int, int]:
     """Composite a textured, anti-aliased shape onto ``frame`` (float32 H×W×3) in place.
 
@@ -446,6 +464,19 @@ def _sentence(rng: np.random.Generator, color: str, pos: str, direction: str, fi
 # one video
 
 
+def lighting(t: int, unlit_frames: int, fade_frames: int) -> float:
+    """How much of the objects' own colour frame ``t`` shows: 0 during the unlit opening (``t < unlit_frames``),
+    rising linearly to 1 over the next ``fade_frames`` frames, 1 afterwards (and always 1 when ``unlit_frames`` is 0)."""
+    if unlit_frames <= 0 or t >= unlit_frames + fade_frames:
+        return 1.0
+    return max(0.0, (t - unlit_frames + 1) / (fade_frames + 1))
+
+
+def _lit(color: Tuple[int, int, int], light: float) -> Tuple[float, float, float]:
+    """``color`` as seen under ``light`` (see :func:`lighting`): a blend from :data:`UNLIT` to the colour."""
+    return tuple(u + (c - u) * light for u, c in zip(UNLIT, color))  # type: ignore[return-value]
+
+
 def _appearance_schedule(rng: np.random.Generator, cfg: SyntheticConfig, first_shape: str, first_tex: str
                          ) -> List[Dict[str, object]]:
     """Segments ``[{"start", "shape", "texture"}]``; the final shape differs from the first one."""
@@ -577,9 +608,11 @@ def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
         frame = bg.copy()
         if cfg.noise > 0:
             frame += rng.normal(0.0, cfg.noise, size=frame.shape).astype(np.float32)
+        light = lighting(t, cfg.unlit_frames, cfg.fade_frames)
+        target_rgb = _lit(COLORS[color], light)
         for d in distractors:
             (dcx, dcy), (dw, dh) = d["_c"][t], d["_wh"][t]
-            _draw(frame, first_shape, first_tex, COLORS[d["color"]], dcx, dcy, dw, dh)
+            _draw(frame, first_shape, first_tex, _lit(COLORS[d["color"]], light), dcx, dcy, dw, dh)
         seg_i = max(i for i, s in enumerate(segments) if int(s["start"]) <= t)
         seg = segments[seg_i]
         cx, cy = centers[t]
@@ -588,13 +621,13 @@ def synthesize_video(cfg: SyntheticConfig, index: int) -> SyntheticVideo:
         if progress < 1.0:  # cross-fade between the frame with the previous look and the frame with the new one
             prev = segments[seg_i - 1]
             before = frame.copy()
-            cover_a, _, _ = _draw(before, str(prev["shape"]), str(prev["texture"]), COLORS[color], cx, cy, w, h)
-            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
+            cover_a, _, _ = _draw(before, str(prev["shape"]), str(prev["texture"]), target_rgb, cx, cy, w, h)
+            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), target_rgb, cx, cy, w, h)
             cover = np.maximum(cover, cover_a)
             frame = before * np.float32(1.0 - progress) + frame * np.float32(progress)
             dominant = prev if progress < 0.5 else seg
         else:
-            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), COLORS[color], cx, cy, w, h)
+            cover, x0, y0 = _draw(frame, str(seg["shape"]), str(seg["texture"]), target_rgb, cx, cy, w, h)
             dominant = seg
         drawn[t] = cover.sum()
         seen[t] = (cover * ~occluded[y0:y0 + cover.shape[0], x0:x0 + cover.shape[1]]).sum()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from asearch.data.synthetic import (
-    COLORS, SHAPES, SyntheticConfig, generate_benchmark, position_word, shape_mask, synthesize_video,
+    COLORS, SHAPES, UNLIT, SyntheticConfig, generate_benchmark, lighting, position_word, shape_mask, synthesize_video,
 )
 from asearch.errors import ConfigError
 
@@ -169,6 +169,36 @@ def test_language_carries_what_the_template_does_not():
             assert iou(dsil, sil0) > 0.75                             # same silhouette as the template
             checked_distractors += 1
     assert checked_distractors >= 3
+
+
+def test_lighting_ramp_by_hand():
+    # unlit_frames 3, fade_frames 3: 0, 0, 0, then 1/4, 2/4, 3/4, then 1
+    assert [lighting(t, 3, 3) for t in range(8)] == [0, 0, 0, 0.25, 0.5, 0.75, 1, 1]
+    assert all(lighting(t, 0, 6) == 1.0 for t in range(5))
+
+
+def test_unlit_opening_hides_the_colour_from_the_template_only():
+    """With ``unlit_frames``, frame 0 shows the target (and the distractors) in the neutral UNLIT grey: no pixel of
+    the target's colour anywhere; once the light is on, the frames are those of the same video generated lit."""
+    cfg = SyntheticConfig(unlit_frames=5, fade_frames=4, out_of_view_prob=0.0, full_occlusion_prob=0.0,
+                          partial_occlusion_prob=0.0, noise=0.0)
+    lit = SyntheticConfig(**{**cfg.__dict__, "unlit_frames": 0})
+    for index in range(3):
+        v, w = synthesize_video(cfg, index), synthesize_video(lit, index)
+        assert v.sentence == w.sentence and v.color in v.sentence      # same scene, same language
+        np.testing.assert_array_equal(v.boxes, w.boxes)
+        assert color_mask(w.frames[0], v.color).sum() > 20
+        assert color_mask(v.frames[0], v.color).sum() == 0                 # the template frame has no target colour
+        x, y, bw, bh = v.true_boxes[0]
+        inside = shape_mask(v.shapes[0], x + bw / 2, y + bh / 2, bw, bh, 0, 0, cfg.size, cfg.size) > 0.95
+        chroma = lambda img: img.astype(int).max(axis=-1) - img.astype(int).min(axis=-1)  # noqa: E731
+        assert chroma(v.frames[0])[inside].max() <= 3                      # neutral grey (UNLIT and its dark shade)
+        assert chroma(w.frames[0])[inside].mean() > 60                     # lit: saturated colour
+        assert abs(v.frames[0][inside].max() - UNLIT[0]) <= 3
+        for t in range(cfg.unlit_frames + cfg.fade_frames, cfg.frames):  # lights on: identical to the lit video
+            np.testing.assert_array_equal(v.frames[t], w.frames[t])
+    with pytest.raises(ConfigError, match="'unlit_frames'"):
+        SyntheticConfig(unlit_frames=-1).validate()
 
 
 def test_config_errors_name_the_key(tmp_path):
