@@ -183,22 +183,24 @@ class VLTSpace:
         search = tuple(free[lb] for lb in backbone_labels("search", self.stage_repeats))
         return Genome(template, search, tm, sm)
 
-    def _full_sample(self, genome: Genome) -> Dict[str, int]:
-        """Every gene of ``genome`` by label (including mirrored search genes), lengths checked."""
-        parts = {"template": genome.template, "search": genome.search, "template_mixer": genome.template_mixer,
-                 "search_mixer": genome.search_mixer}
+    def _labelled(self, parts: Sequence[Sequence[Any]]) -> Dict[str, Any]:
+        """The genes of the four parts (template, search, template mixers, search mixers) by label, each part's
+        length checked against this space (:class:`ArchitectureError` naming the field)."""
         backbone = 0 if self.variant == "ost" else sum(self.stage_repeats)
-        expected = {"template": backbone, "search": backbone, "template_mixer": self.num_stages,
-                    "search_mixer": self.num_stages}
-        for name, values in parts.items():
-            if len(values) != expected[name]:
+        expected = (backbone, backbone, self.num_stages, self.num_stages)
+        for name, part, n in zip(("template", "search", "template_mixer", "search_mixer"), parts, expected):
+            if len(part) != n:
                 raise ArchitectureError(
-                    f"genome field '{name}': {len(values)} genes, search space '{self.name}' needs {expected[name]}")
+                    f"genome field '{name}': {len(part)} genes, search space '{self.name}' needs {n}")
         labels: List[str] = []
         if backbone:
             labels += backbone_labels("template", self.stage_repeats) + backbone_labels("search", self.stage_repeats)
         labels += mixer_labels("template", self.num_stages) + mixer_labels("search", self.num_stages)
-        return dict(zip(labels, genome.genes))
+        return dict(zip(labels, (v for part in parts for v in part)))
+
+    def _full_sample(self, genome: Genome) -> Dict[str, int]:
+        """Every gene of ``genome`` by label (including mirrored search genes), lengths checked."""
+        return self._labelled((genome.template, genome.search, genome.template_mixer, genome.search_mixer))
 
     def validate(self, genome: Union[Genome, Mapping[str, Any], Sequence[Sequence[int]]]) -> Genome:
         """Check a :class:`Genome`, an nni sample dict or the official list-of-lists; return the :class:`Genome`.
@@ -247,19 +249,7 @@ class VLTSpace:
             raise ArchitectureError(
                 f"architecture genome: expected [[template], [search], [template mixers], [search mixers]] "
                 f"(4 lists), got {lists!r}")
-        names = ("template", "search", "template_mixer", "search_mixer")
-        backbone = 0 if self.variant == "ost" else sum(self.stage_repeats)
-        expected = (backbone, backbone, self.num_stages, self.num_stages)
-        for name, part, n in zip(names, lists, expected):
-            if len(part) != n:
-                raise ArchitectureError(
-                    f"genome field '{name}': {len(part)} genes, search space '{self.name}' needs {n}")
-        labels: List[str] = []
-        if backbone:
-            labels += backbone_labels("template", self.stage_repeats) + backbone_labels("search", self.stage_repeats)
-        labels += mixer_labels("template", self.num_stages) + mixer_labels("search", self.num_stages)
-        values = [v for part in lists for v in part]
-        return self.validate(dict(zip(labels, values)))
+        return self.validate(self._labelled(lists))
 
     # ----- sampling and evolution ----------------------------------------------------------------------------------
     def random(self, seed: RandomLike = None) -> Genome:

@@ -154,10 +154,15 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _nonneg_int(data: Mapping[str, Any], key: str, source: str, prefix: str = "", nullable: bool = False) -> Optional[int]:
+def _present(data: Mapping[str, Any], key: str, source: str, prefix: str) -> Any:
+    """``data[key]``; a missing key is an error naming the field."""
     if key not in data:
         raise _fail(source, prefix + key, "missing")
-    v = data[key]
+    return data[key]
+
+
+def _nonneg_int(data: Mapping[str, Any], key: str, source: str, prefix: str = "", nullable: bool = False) -> Optional[int]:
+    v = _present(data, key, source, prefix)
     if v is None and nullable:
         return None
     if not _is_int(v) or v < 0:
@@ -166,9 +171,7 @@ def _nonneg_int(data: Mapping[str, Any], key: str, source: str, prefix: str = ""
 
 
 def _string(data: Mapping[str, Any], key: str, source: str, prefix: str = "", nullable: bool = False) -> Optional[str]:
-    if key not in data:
-        raise _fail(source, prefix + key, "missing")
-    v = data[key]
+    v = _present(data, key, source, prefix)
     if v is None and nullable:
         return None
     if not isinstance(v, str) or not v:
@@ -177,9 +180,7 @@ def _string(data: Mapping[str, Any], key: str, source: str, prefix: str = "", nu
 
 
 def _mapping(data: Mapping[str, Any], key: str, source: str, prefix: str = "") -> Mapping[str, Any]:
-    if key not in data:
-        raise _fail(source, prefix + key, "missing")
-    v = data[key]
+    v = _present(data, key, source, prefix)
     if not isinstance(v, Mapping):
         raise _fail(source, prefix + key, f"must be an object, got {type(v).__name__}")
     return v
