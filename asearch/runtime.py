@@ -1,13 +1,17 @@
-"""Device choice and seeding: CUDA when present, CPU otherwise; nothing is placed on a device in constructors."""
+"""Device choice, seeding and CPU allocator tuning: CUDA when present, CPU otherwise; nothing is placed on a device
+in constructors."""
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import random
+import sys
 from typing import Optional, Union
 
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything"]
+__all__ = ["resolve_device", "seed_everything", "keep_freed_memory"]
 
 
 def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
@@ -22,3 +26,38 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
+
+
+_KEPT = False
+# glibc mallopt parameters (malloc.h)
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def keep_freed_memory(limit_mb: int = 1024) -> bool:
+    """Make glibc keep freed memory for reuse instead of handing it back to the kernel (Linux/glibc only).
+
+    By default glibc serves every allocation above its mmap threshold (128 KiB, growing to at most 32 MiB) with
+    a fresh ``mmap`` and returns it with ``munmap`` when freed. A CPU forward pass allocates and frees tensors of
+    a few MiB for every layer, so each one page-faults its memory in anew: on batched tracking (20 videos of the
+    tiny supernet, 2 threads) that cost about a quarter of the time (``benchmarks/bench_search.py``). Raising the
+    mmap and trim thresholds to ``limit_mb`` keeps such blocks in the heap, where the next tensor reuses them.
+    The process keeps its peak heap instead of shrinking after it (the price).
+
+    Process-wide and idempotent; returns whether the setting is in effect (``False`` off glibc).
+    """
+    global _KEPT
+    if _KEPT:
+        return True
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    limit = int(limit_mb) << 20
+    # older glibc caps the mmap threshold at 32 MiB (on 64-bit) and rejects more: fall back to the cap
+    mmap_ok = mallopt(_M_MMAP_THRESHOLD, limit) == 1 or mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+    _KEPT = mmap_ok and mallopt(_M_TRIM_THRESHOLD, limit) == 1 and mallopt(_M_TOP_PAD, 64 << 20) == 1
+    return _KEPT

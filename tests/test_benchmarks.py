@@ -108,3 +108,24 @@ def test_bad_options_exit_with_message(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--frames", "0"])
     assert "--frames must be >= 1" in capsys.readouterr().err
+
+
+def test_bench_search_small_run_prints_both_modes(capsys):
+    """benchmarks/bench_search.py end to end on a tiny run: both modes' rows, shares summing to 100 %, the ratios,
+    and the CPU settings named in the header (no timing assertions)."""
+    path = SCRIPT.parent / "bench_search.py"
+    spec = importlib.util.spec_from_file_location("bench_search", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for flags, settings in (([], "channels_last True, keep_freed_memory True"),
+                            (["--plain"], "channels_last False, keep_freed_memory False (--plain)")):
+        assert module.main(["--videos", "2", "--frames", "3", "--candidates", "1", "--bn-batches", "1",
+                            "--bn-batch-size", "2"] + flags) == 0
+        out = capsys.readouterr().out
+        assert f"# CPU settings: {settings}" in out
+        rows = _rows(out)
+        for mode in ("batched", "sequential"):
+            cells = rows[mode]
+            assert float(cells[1]) > 0 and float(cells[2]) > 0
+            assert 98 <= sum(float(c.rstrip("%")) for c in cells[3:6]) <= 102
+        assert "x candidates per minute" in out and "x tracking alone" in out

@@ -100,11 +100,19 @@ class FitnessConfig:
     ``tracker``: tracking hyperparameters over the ones stored in the supernet's checkpoint config (the model
     family's tracker config). ``language``: language settings (:class:`trackers.registry.LanguageConfig` fields)
     over the checkpoint's. ``batched``: track the validation videos in lockstep (default) or one by one.
+
+    CPU settings (no effect on CUDA; both measured by ``benchmarks/bench_search.py``): ``channels_last`` stores the
+    worker's model in the channels-last layout, which oneDNN convolutions with few channels run far faster on
+    (a 1×1 convolution 4→8 at 64×64, batch 20: 0.2 ms against 3.4 ms in NCHW); ``keep_freed_memory`` makes the
+    worker process keep freed tensor memory for reuse (:func:`asearch.runtime.keep_freed_memory`). Scores agree with
+    the plain settings up to float rounding.
     """
 
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     bn: BNConfig = field(default_factory=BNConfig)
     batched: bool = True
+    channels_last: bool = True
+    keep_freed_memory: bool = True
     tracker: Dict[str, Any] = field(default_factory=dict)
     language: Dict[str, Any] = field(default_factory=dict)
 
@@ -220,7 +228,7 @@ class FitnessContext:
         import torch
 
         from asearch.io import load_torch
-        from asearch.runtime import resolve_device
+        from asearch.runtime import keep_freed_memory, resolve_device
         from asearch.training.recipes import search_space_of
         from trackers.registry import LanguageConfig, build_actor, build_featurizer, get_entry, load_model
 
@@ -236,6 +244,11 @@ class FitnessContext:
             raise ConfigError(f"{source}: this checkpoint holds a fixed architecture, not a supernet; asearch "
                               "search needs the checkpoint of asearch pretrain")
         self.model.to(self.device).eval()
+        if self.device.type == "cpu":
+            if config.keep_freed_memory:
+                keep_freed_memory()
+            if config.channels_last:
+                self.model.to(memory_format=torch.channels_last)
         self.space = search_space_of(self.model)
         entry = get_entry(self.model_cfg.name)
         tracker = _merge(dict(stored.get("tracker") or {}), config.tracker)

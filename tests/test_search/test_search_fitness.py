@@ -71,6 +71,30 @@ def test_fitness_without_bn_recalibration_and_streamed_batches(tiny_supernet, sy
     assert streamed(g)["suc"] == pytest.approx(cached(g)["suc"], abs=1e-9)
 
 
+def test_cpu_settings_change_the_layout_not_the_outputs(tiny_supernet, synth_root):
+    """fitness.channels_last / keep_freed_memory: the worker's model is channels-last on CPU; its outputs, BN
+    recalibration included, agree with the plain NCHW model up to float rounding."""
+    from asearch.runtime import keep_freed_memory
+
+    clear_worker_cache()
+    fast = _fitness(tiny_supernet, synth_root).context()
+    plain = _fitness(tiny_supernet, synth_root, channels_last=False, keep_freed_memory=False).context()
+    assert fast is not plain
+    convs = lambda m: [x for x in m.modules() if isinstance(x, nn.Conv2d) and x.weight.dim() == 4]  # noqa: E731
+    assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs(fast.model))
+    assert not all(c.weight.is_contiguous() for c in convs(fast.model))  # (1x1 and depthwise kernels fit both)
+    assert all(c.weight.is_contiguous() for c in convs(plain.model))
+    g = fast.space.random(3)
+    fast.score(g), plain.score(g)  # both recalibrate BN for g
+    batch = next(iter(fast.recalibration_batches()))
+    with torch.no_grad():
+        a = fast.model(batch["template"], batch["search"], genome=g)
+        b = plain.model(batch["template"], batch["search"], genome=g)
+    for k in ("cls", "cen", "loc"):
+        assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-3), k
+    assert keep_freed_memory() is True  # glibc (Linux CI); idempotent
+
+
 def test_validation_selection_and_errors(synth_root):
     first = load_validation_videos(ValidationConfig(root=str(synth_root), split="all", videos=3, frames=4,
                                                     select="first", cache_frames=False))
