@@ -9,7 +9,7 @@ Stages (each is the code a researcher runs at scale, fed a small config from ``e
 3. ``search`` / ``search_random``: evolutionary search on Ray by validation SUC (``asearch search``), and the random
    baseline with the same budget (``asearch search --mode random``);
 4. ``export``: the best architecture JSON and the subnet's inherited weights (``asearch export --weights``);
-5. ``retrain`` / ``baseline``: retrain the searched subnet as VLT_SCAR from its inherited weights
+5. ``retrain`` / ``baseline``: retrain the searched subnet as VLT_SCAR from its inherited weights (subnet, neck, head)
    (:func:`~asearch.training.recipes.run_retrain`, ``asearch retrain``) and train the vision-only SiamCAR baseline
    with the same steps, batch and data;
 6. ``untrained``: the searched architecture with freshly initialised weights (a self-describing checkpoint built by
@@ -70,7 +70,8 @@ STAGE_OUTPUTS: Dict[str, Tuple[str, ...]] = {
 
 #: results folder name -> (display name, what it is)
 TRACKERS: Dict[str, Tuple[str, str]] = {
-    "vlt_scar": ("VLT_SCAR", "searched subnet, retrained from its inherited supernet weights, with language"),
+    "vlt_scar": ("VLT_SCAR", "searched subnet, retrained from the weights it inherits from the supernet (subnet, "
+                 "neck, head), with language"),
     "siamcar": ("SiamCAR", "vision-only baseline (ResNet-50), same training steps, batch and data"),
     "vlt_scar_untrained": ("VLT_SCAR untrained", "searched architecture with freshly initialised weights"),
     "vlt_scar_no_language": ("VLT_SCAR, no language", "the retrained VLT_SCAR tracked with zero language vectors "
@@ -112,9 +113,11 @@ class DemoConfig:
     ``overrides`` maps a stage (``pretrain``, ``search``, ``retrain``, ``baseline``, ``track``) to ``key=value``
     strings applied on top of that stage's YAML (the ``fast`` variant shrinks the budget this way); the ``retrain``
     overrides apply to the ``baseline`` too (before its own), so both trainings keep the same budget.
-    ``retrain_from_supernet``: start the VLT_SCAR retraining from the subnet's inherited supernet weights (paper 000:
-    the retrained network reuses pretrained weights; here the supernet pretrained on the synthetic data stands in for
-    the SPOS ImageNet supernet).
+    ``retrain_from_supernet``: start the VLT_SCAR retraining from the weights the subnet inherits from the supernet
+    (paper 000: the retrained network reuses pretrained weights; here the supernet pretrained on the synthetic data
+    stands in for the SPOS ImageNet supernet). What is inherited is the retrain config's ``retrain.inherit``: by
+    default the whole pretrained tracker on the searched path (subnet, neck and head), i.e. the network the search
+    scored.
     """
 
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -478,6 +481,9 @@ def _stage_train(kind: str, cfg_file: Path, run_dir: Path, out: Path, progress: 
     for key in ("steps", "final_loss"):
         if key in result and isinstance(result[key], (int, float)):
             info[key] = float(result[key]) if key == "final_loss" else int(result[key])
+    if result.get("inherited"):
+        info["inherited"] = {"subnet_tensors": int(result["inherited"]["tensors"]),
+                             "neck_head_tensors": int(result["inherited"]["tracker_tensors"])}
     return info
 
 
@@ -624,6 +630,17 @@ def _pct(v: float) -> str:
     return f"{100.0 * v:.1f}"
 
 
+def _vl_start(outputs: Mapping[str, Any]) -> str:
+    """Where the retrained VLT_SCAR started, from the retrain stage's marker (``inherited``)."""
+    got = outputs.get("retrain", {}).get("inherited")
+    if not got:
+        return "VLT_SCAR starts from fresh weights"
+    if got.get("neck_head_tensors"):
+        return ("VLT_SCAR starts from the supernet tracker pretrained in stage 2 (the searched path of its backbone "
+                "and mixers, its neck and head: the network the search scored)")
+    return "VLT_SCAR's backbone starts from the supernet pretrained in stage 2 (neck and head fresh)"
+
+
 def render_demo_report(summary: Mapping[str, Any], table: Any, outputs: Mapping[str, Mapping[str, Any]],
                        cfg: DemoConfig) -> str:
     """The markdown of ``report.md`` (tables of the trackers and of the searches, plots, timings)."""
@@ -685,7 +702,7 @@ def render_demo_report(summary: Mapping[str, Any], table: Any, outputs: Mapping[
         f"({_pct(summary['suc_vl'])} with the sentence, {_pct(summary['suc_vl_no_language'])} with zero language "
         "vectors).", "",
         f"Caveats: the benchmark is small ({summary['test_videos']} test videos), so differences of a few points are "
-        "within the noise of the seed. VLT_SCAR's backbone starts from the supernet pretrained in stage 2, SiamCAR's "
+        f"within the noise of the seed. {_vl_start(outputs)}, SiamCAR's "
         "ResNet-50 from scratch (the paper starts both from ImageNet-pretrained weights, which the demo does not "
         "have); both then get the same steps, batch, data and optimiser. The two trackers differ in size: "
         f"{summary['weights_vl'] / 1e6:.2f} M weights for VLT_SCAR, {summary['weights_vision_only'] / 1e6:.2f} M for "

@@ -5,11 +5,15 @@ The subnet keeps the supernet's parameter names (``backbones.shared.features.3.2
 With ``shared_branches=True`` a layer where template and search pick different blocks holds both; where they pick
 the same block it is shared, as in the supernet. The checkpoint of :func:`save_subnet` is self-describing
 (``{'build_info': {...}, 'state_dict': {...}}``) and :func:`load_subnet` rebuilds it without the supernet.
+
+The file may also carry the rest of the supernet's tracker (``'tracker': {'model': family, 'state_dict': {...}}``:
+the neck and head that supernet pretraining trained along with every path), so that retraining can start from the
+whole pretrained tracker, not only its backbone (:func:`load_tracker_parts`; ``retrain.inherit``).
 """
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 
@@ -19,7 +23,7 @@ from asearch.io import atomic_torch_save, load_torch
 from search_spaces.genome import Genome
 from supernets.vlt import BRANCHES, SupernetConfig, VLTNetwork, VLTSupernet, validate_genome
 
-__all__ = ["VLTSubnet", "extract_subnet", "save_subnet", "load_subnet", "SUBNET_FORMAT"]
+__all__ = ["VLTSubnet", "extract_subnet", "save_subnet", "load_subnet", "load_tracker_parts", "SUBNET_FORMAT"]
 
 SUBNET_FORMAT = "asearch.vlt_subnet/1"
 
@@ -81,10 +85,38 @@ def extract_subnet(supernet: VLTSupernet, genome: Genome) -> VLTSubnet:
     return subnet
 
 
-def save_subnet(subnet: VLTSubnet, path: Union[str, os.PathLike]) -> None:
-    """Write ``{'build_info', 'state_dict'}`` atomically (tensors moved to CPU)."""
+def save_subnet(subnet: VLTSubnet, path: Union[str, os.PathLike], tracker_model: Optional[str] = None,
+                tracker_state: Optional[Mapping[str, torch.Tensor]] = None) -> None:
+    """Write ``{'build_info', 'state_dict'}`` atomically (tensors moved to CPU).
+
+    ``tracker_model`` / ``tracker_state``: optionally the family name of the supernet's tracker (e.g. ``vlt_scar``)
+    and the state of its modules outside the VLT network (neck, head; keys as in the tracker), stored under
+    ``'tracker'`` for :func:`load_tracker_parts`.
+    """
     state = {k: v.detach().cpu() for k, v in subnet.state_dict().items()}
-    atomic_torch_save({"build_info": subnet.build_info(), "state_dict": state}, path)
+    obj: Dict[str, Any] = {"build_info": subnet.build_info(), "state_dict": state}
+    if (tracker_model is None) != (tracker_state is None):
+        raise ValueError("save_subnet: give both tracker_model and tracker_state, or neither")
+    if tracker_state is not None:
+        obj["tracker"] = {"model": str(tracker_model),
+                          "state_dict": {k: v.detach().cpu() for k, v in tracker_state.items()}}
+    atomic_torch_save(obj, path)
+
+
+def load_tracker_parts(path: Union[str, os.PathLike]) -> Optional[Tuple[str, Dict[str, torch.Tensor]]]:
+    """``(family name, state dict)`` of the tracker parts stored by :func:`save_subnet`, or ``None`` when the file
+    holds only the subnet; :class:`CheckpointError` naming the field when the entry is malformed."""
+    obj = load_torch(path, map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or "tracker" not in obj:
+        return None
+    entry = obj["tracker"]
+    if not isinstance(entry, dict) or not isinstance(entry.get("model"), str):
+        raise CheckpointError(f"{path}: field 'tracker.model' must be the tracker family's name")
+    state = entry.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in state.items()):
+        raise CheckpointError(f"{path}: field 'tracker.state_dict' must map parameter names to tensors")
+    return entry["model"], dict(state)
 
 
 def load_subnet(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> VLTSubnet:

@@ -91,8 +91,13 @@ def test_fast_demo_outputs_are_consistent(fast_demo):
 
     untrained = torch.load(out / "untrained" / "model.pt", weights_only=True)
     assert untrained["build_info"]["model"]["genome"] == summary["genome"]
+    # VLT_SCAR's retraining started from the whole supernet tracker on the searched path (subnet, neck, head)
+    marker = json.loads((out / "stages" / f"{STAGES.index('retrain') + 1:02d}_retrain.json").read_text())
+    inherited = marker["outputs"]["inherited"]
+    assert inherited["subnet_tensors"] > 0 and inherited["neck_head_tensors"] > 0
 
     report = (out / "report.md").read_text()
+    assert "VLT_SCAR starts from the supernet tracker pretrained in stage 2" in report
     for label, _ in TRACKERS.values():
         assert f"| {label} |" in report
     for image in ("success_plot.png", "search_comparison.png"):

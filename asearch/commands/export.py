@@ -3,7 +3,9 @@
 ``--search DIR`` exports the best candidate of a search (``DIR/best.json``, with its validation SUC and protocol);
 ``--genome`` exports a given genome (inline official JSON or a file: architecture JSON, official YAML with ``CAND``,
 JSON list of lists) of the ``--supernet``'s search space. ``--weights`` also writes the subnet with the weights it
-inherits from the supernet (``supernets.save_subnet``; input of ``asearch retrain --weights``).
+inherits from the supernet (``supernets.save_subnet``; input of ``asearch retrain --weights``), together with the
+rest of the supernet's tracker (neck and head, trained with every path during pretraining), which retraining loads
+too unless ``retrain.inherit`` is ``backbone``.
 """
 from __future__ import annotations
 
@@ -61,11 +63,15 @@ def run(args: argparse.Namespace) -> int:
         from supernets.vlt import VLTSupernet
         from trackers.registry import load_model
 
-        model, _ = load_model(args.supernet)
-        supernets = [m for m in model.modules() if isinstance(m, VLTSupernet)]
-        if not supernets:
+        model, model_cfg = load_model(args.supernet)
+        found = [(name, m) for name, m in model.named_modules() if isinstance(m, VLTSupernet)]
+        if not found:
             raise ConfigError(f"--supernet {args.supernet}: the model holds no VLT supernet to extract from")
-        subnet = extract_subnet(supernets[0], arch.genome)
-        save_subnet(subnet, args.weights)
-        print(f"asearch export: inherited subnet weights in {args.weights}")
+        prefix, supernet = found[0]
+        subnet = extract_subnet(supernet, arch.genome)
+        # the tracker around the supernet (neck, head): everything outside the supernet module
+        rest = {k: v for k, v in model.state_dict().items() if prefix and not k.startswith(prefix + ".")}
+        save_subnet(subnet, args.weights, model_cfg.name if rest else None, rest if rest else None)
+        print(f"asearch export: inherited subnet weights in {args.weights}"
+              + (f" (with the {model_cfg.name} neck and head: {len(rest)} tensors)" if rest else ""))
     return 0

@@ -7,8 +7,9 @@ One function serves both commands (paper 000 Alg. 1 and Alg. 2 differ only in wh
   :class:`~asearch.training.actor.PathSampler` seeded with ``(seed, step)`` (the same path on every DDP rank and
   after ``--resume``); parameters off the path get no update.
 * ``retrain`` (Alg. 2): the model is the fixed subnet of ``model.genome`` (filled from ``--arch``), optionally
-  starting from the subnet weights inherited from the supernet (``--weights``, a file of ``asearch export
-  --weights``), or a vision-only baseline (no architecture at all).
+  starting from the weights inherited from the supernet (``--weights``, a file of ``asearch export --weights``:
+  the subnet and, with ``retrain.inherit: all``, the neck and head pretrained with it), or a vision-only baseline
+  (no architecture at all).
 
 An experiment YAML (strict: every unknown key is an error naming the file and the key; ``_base_`` files merge)::
 
@@ -24,7 +25,7 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
       no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
       sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's
     train: {...}                       # asearch.training.TrainConfig
-    retrain: {arch: null, weights: null}
+    retrain: {arch: null, weights: null, inherit: all}   # inherit: all (subnet + neck/head) | backbone
     out_dir: null                      # null: runs/<model.name>/<config file stem>
     seed: null                         # null: train.seed
 
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
 
+import torch
 from torch import nn
 
 from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
@@ -102,12 +104,27 @@ class DataConfig:
             raise ConfigError(f"config key 'data.no_language_share' must be in [0, 1], got {self.no_language_share}")
 
 
+INHERIT_MODES = ("all", "backbone")
+
+
 @dataclass
 class RetrainInit:
-    """Section ``retrain``: the searched architecture (``--arch``) and its inherited weights (``--weights``)."""
+    """Section ``retrain``: the searched architecture (``--arch``) and its inherited weights (``--weights``).
+
+    ``inherit``: what of the ``--weights`` file starts the retraining: ``all`` (the subnet and, when the file carries
+    them and the tracker family matches, the neck and head pretrained with the supernet) or ``backbone`` (the subnet
+    only; neck and head start fresh). Paper 000 Alg. 2 only says "initialize"; the default ``all`` continues from
+    the whole pretrained tracker on the chosen path, which is what the search scored.
+    """
 
     arch: Optional[str] = None
     weights: Optional[str] = None
+    inherit: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.inherit not in INHERIT_MODES:
+            raise ConfigError(f"config key 'retrain.inherit' must be one of {', '.join(INHERIT_MODES)}, got "
+                              f"{self.inherit!r}")
 
 
 @dataclass
@@ -300,12 +317,21 @@ def _subnets(model: nn.Module) -> List[Any]:
     return [m for m in model.modules() if isinstance(m, VLTSubnet)]
 
 
-def load_inherited_weights(model: nn.Module, path: Union[str, Path]) -> Dict[str, Any]:
+def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name: Optional[str] = None,
+                           inherit: str = "all") -> Dict[str, Any]:
     """Copy the subnet weights of ``path`` (``supernets.save_subnet`` / ``asearch export --weights``) into the
-    fixed subnet inside ``model``. Genome and supernet config must match; returns ``{"path", "tensors"}``."""
-    from supernets.subnet import load_subnet
+    fixed subnet inside ``model``; genome and supernet config must match.
+
+    With ``inherit="all"`` the tracker parts the file carries (neck, head of the supernet's tracker) are loaded too
+    when their family equals ``model_name`` (another family's head does not fit: skipped with a warning); every key
+    must exist in ``model`` with the same shape, else :class:`CheckpointError` naming it. Returns ``{"path",
+    "tensors", "tracker_tensors", "tracker_model"}`` (``tracker_tensors`` 0 when none were loaded).
+    """
+    from supernets.subnet import load_subnet, load_tracker_parts
     from asearch.training.trainer import load_model_state
 
+    if inherit not in INHERIT_MODES:
+        raise ConfigError(f"retrain.inherit must be one of {', '.join(INHERIT_MODES)}, got {inherit!r}")
     targets = _subnets(model)
     if not targets:
         raise ConfigError(f"--weights {path}: the model ({type(model).__name__}) has no searched subnet to receive "
@@ -324,7 +350,31 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path]) -> Dict[str
                                   f"{b.get(key)!r} (model.supernet.{key})")
     state = src.state_dict()
     load_model_state(dst, state, source=str(path))
-    return {"path": str(path), "tensors": len(state)}
+    out: Dict[str, Any] = {"path": str(path), "tensors": len(state), "tracker_tensors": 0, "tracker_model": None}
+    parts = load_tracker_parts(path) if inherit == "all" else None
+    if parts is None:
+        return out
+    family, tracker_state = parts
+    out["tracker_model"] = family
+    if model_name is not None and family != model_name:
+        log.warning("--weights %s: its neck and head belong to a %s supernet, not to %s: only the subnet is "
+                    "inherited", path, family, model_name)
+        return out
+    prefix = next(name for name, m in model.named_modules() if m is dst)
+    own = model.state_dict()
+    for key, value in tracker_state.items():
+        if key.startswith(prefix + ".") or key not in own:
+            raise CheckpointError(f"{path}: key '{key}' of field 'tracker.state_dict' is not a {family} neck/head "
+                                  f"tensor of this model (set retrain.inherit=backbone to inherit the subnet only)")
+        if tuple(own[key].shape) != tuple(value.shape):
+            raise CheckpointError(f"{path}: key '{key}' of field 'tracker.state_dict' has shape "
+                                  f"{tuple(value.shape)}, the model needs {tuple(own[key].shape)} (a different "
+                                  "model.neck / model.head config? retrain.inherit=backbone skips them)")
+    with torch.no_grad():
+        for key, value in tracker_state.items():
+            own[key].copy_(value)
+    out["tracker_tensors"] = len(tracker_state)
+    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -450,7 +500,7 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
                               "searched architecture (--arch arch.json, --weights subnet.pt or model.genome)")
     info: Dict[str, Any] = {"mode": mode, "seed": seed}
     if mode == "retrain" and cfg.retrain.weights:
-        info["inherited"] = load_inherited_weights(model, cfg.retrain.weights)
+        info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name, cfg.retrain.inherit)
 
     # -- language, actor, data
     featurizer = None
@@ -490,7 +540,8 @@ def train_experiment(cfg_or_path: ConfigLike, mode: str, *, out_dir: Optional[Un
     """Load, build (:func:`build_experiment`) and train an experiment; the function behind both commands.
 
     Returns ``{"checkpoint": path of the last checkpoint, "steps", "final_loss" (mean loss of the last logged
-    interval), "out_dir", "stopped" (paused by ``stop_after``), "stats", "mode"}``.
+    interval), "out_dir", "stopped" (paused by ``stop_after``), "stats", "mode"}``, plus ``"inherited"`` (what
+    :func:`load_inherited_weights` loaded) when retraining started from ``--weights``.
     """
     cfg = load_experiment(cfg_or_path, overrides)
     path = None if isinstance(cfg_or_path, (ExperimentConfig, Mapping)) else Path(cfg_or_path)
@@ -498,9 +549,14 @@ def train_experiment(cfg_or_path: ConfigLike, mode: str, *, out_dir: Optional[Un
                            weights=weights, source=str(path) if path is not None else "<config>",
                            config_path=path)
     if exp.info.get("inherited"):
-        log.info("inherited %d subnet tensors from %s", exp.info["inherited"]["tensors"], exp.info["inherited"]["path"])
+        got = exp.info["inherited"]
+        log.info("inherited %d subnet tensors%s from %s", got["tensors"],
+                 f" and {got['tracker_tensors']} neck/head tensors" if got["tracker_tensors"] else "", got["path"])
     try:
-        return exp.train(stop_after=stop_after)
+        result = exp.train(stop_after=stop_after)
+        if exp.info.get("inherited"):
+            result["inherited"] = dict(exp.info["inherited"])
+        return result
     finally:
         from asearch.training.distributed import cleanup_distributed
 

@@ -3,6 +3,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from asearch.cli import main
 from asearch.config import experiments_dir, load_config
@@ -64,6 +65,15 @@ def test_export_from_search_with_weights(search_run, tiny_supernet, tmp_path):
     assert arch.to_dict() == load_architecture(out / "best.json").to_dict()
     subnet = load_subnet(weights)
     assert subnet.genome == arch.genome
+    # the supernet's neck and head travel with the subnet (retrain.inherit: all)
+    from supernets import load_tracker_parts
+    from trackers.registry import load_model
+
+    family, parts = load_tracker_parts(weights)
+    supernet, _ = load_model(tiny_supernet)
+    expected = {k: v for k, v in supernet.state_dict().items() if not k.startswith("backbone.")}
+    assert family == "vlt_scar" and set(parts) == set(expected) and any(k.startswith("head.") for k in parts)
+    assert all(torch.equal(parts[k], expected[k]) for k in parts)
 
 
 def test_export_genome(tiny_supernet, tmp_path, capsys):

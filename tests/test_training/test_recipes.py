@@ -153,6 +153,80 @@ def test_retrain_tiny_vlt_scar_from_genome_and_inherited_weights(bench, pretrain
     assert again["steps"] == 1
 
 
+def _export_with_head(pretrained, path, **changes):
+    """What `asearch export --weights` writes: the subnet of GENOME plus the supernet's neck and head."""
+    from supernets import extract_subnet, save_subnet
+    from trackers.registry import load_model
+
+    supernet, _ = load_model(pretrained["checkpoint"])
+    rest = {k: v for k, v in supernet.state_dict().items() if not k.startswith("backbone.")}
+    rest.update(changes)
+    save_subnet(extract_subnet(supernet.backbone, GENOME), path, "vlt_scar", rest)
+    return supernet, rest
+
+
+def test_retrain_inherits_the_pretrained_neck_and_head(bench, pretrained, tmp_path):
+    supernet, rest = _export_with_head(pretrained, tmp_path / "subnet.pt")
+    assert rest and all(k.startswith(("neck.", "head.")) for k in rest)
+    exp = build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1)), "retrain", out_dir=tmp_path / "a",
+                           arch=GENOME, weights=str(tmp_path / "subnet.pt"), progress=False)
+    assert exp.info["inherited"]["tracker_tensors"] == len(rest)
+    assert exp.info["inherited"]["tracker_model"] == "vlt_scar"
+    own = exp.model.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in rest.items())
+    # the whole pretrained tracker on the path: the retraining model computes what the supernet computes on GENOME
+    supernet.eval(), exp.model.eval()
+    z, x = torch.rand(2, 3, 63, 63) * 255, torch.rand(2, 3, 127, 127) * 255
+    lang = torch.randn(2, 384)
+    with torch.no_grad():
+        a = supernet(z, x, lang, genome=GENOME)
+        b = exp.model(z, x, lang)
+    for key in ("cls", "cen", "loc"):
+        assert torch.allclose(a[key], b[key], atol=1e-5), key
+    # retrain.inherit=backbone: the subnet only, neck and head start fresh
+    fresh = build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1, "retrain.inherit=backbone")), "retrain",
+                             out_dir=tmp_path / "b", arch=GENOME, weights=str(tmp_path / "subnet.pt"), progress=False)
+    assert fresh.info["inherited"]["tracker_tensors"] == 0
+    head = {k: v for k, v in fresh.model.state_dict().items() if k.startswith("head.") and v.is_floating_point()}
+    assert not all(torch.equal(head[k], rest[k]) for k in head)
+
+
+def test_inherited_neck_and_head_errors(bench, pretrained, tmp_path, caplog):
+    from asearch.errors import CheckpointError
+    from supernets import extract_subnet, save_subnet
+    from trackers.registry import load_model
+
+    with pytest.raises(ConfigError, match="'retrain.inherit' must be one of all, backbone, got 'head'"):
+        load_experiment(TINY_RETRAIN, small(bench, 1, "retrain.inherit=head"))
+    # a head tensor of the wrong shape names the file, the field and the key
+    _, rest = _export_with_head(pretrained, tmp_path / "bad.pt")
+    key = next(k for k in rest if k.endswith("cls_logits.weight"))
+    _export_with_head(pretrained, tmp_path / "bad.pt", **{key: torch.zeros(3, *rest[key].shape[1:])})
+    with pytest.raises(CheckpointError, match=f"bad.pt: key '{key}' of field 'tracker.state_dict' has shape"):
+        build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1)), "retrain", out_dir=tmp_path / "a",
+                         arch=GENOME, weights=str(tmp_path / "bad.pt"), progress=False)
+    # a key the model does not have
+    _export_with_head(pretrained, tmp_path / "extra.pt", **{"head.nothing": torch.zeros(2)})
+    with pytest.raises(CheckpointError, match="key 'head.nothing' of field 'tracker.state_dict' is not a vlt_scar"):
+        build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1)), "retrain", out_dir=tmp_path / "b",
+                         arch=GENOME, weights=str(tmp_path / "extra.pt"), progress=False)
+    # another family's head is skipped with a warning: the subnet is still inherited
+    supernet, _ = load_model(pretrained["checkpoint"])
+    save_subnet(extract_subnet(supernet.backbone, GENOME), tmp_path / "tt.pt", "vlt_tt", {"head.x": torch.zeros(1)})
+    with caplog.at_level("WARNING", logger="asearch.training"):
+        exp = build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1)), "retrain", out_dir=tmp_path / "c",
+                               arch=GENOME, weights=str(tmp_path / "tt.pt"), progress=False)
+    assert exp.info["inherited"]["tracker_tensors"] == 0 and exp.info["inherited"]["tensors"] > 0
+    assert "belong to a vlt_tt supernet, not to vlt_scar" in caplog.text
+    # a malformed entry
+    obj = torch.load(tmp_path / "tt.pt", weights_only=True)
+    obj["tracker"] = {"model": "vlt_scar", "state_dict": [1, 2]}
+    torch.save(obj, tmp_path / "mal.pt")
+    with pytest.raises(CheckpointError, match="mal.pt: field 'tracker.state_dict' must map parameter names"):
+        build_experiment(load_experiment(TINY_RETRAIN, small(bench, 1)), "retrain", out_dir=tmp_path / "d",
+                         arch=GENOME, weights=str(tmp_path / "mal.pt"), progress=False)
+
+
 def test_retrain_errors(bench, pretrained, tmp_path):
     from supernets import extract_subnet, save_subnet
     from trackers.registry import load_model
