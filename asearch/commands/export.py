@@ -26,7 +26,8 @@ def add_parser(sub) -> None:
     src.add_argument("--genome", help="official JSON [[20],[20],[4],[4]] or a file holding a genome")
     p.add_argument("--supernet", help="supernet checkpoint (required with --genome and with --weights)")
     p.add_argument("--out", required=True, help="architecture JSON to write")
-    p.add_argument("--weights", help="also write the subnet with its inherited weights to this file")
+    p.add_argument("--weights", help="also write the subnet with its inherited weights, and the supernet tracker's "
+                                     "neck and head, to this file (input of asearch retrain --weights)")
     p.set_defaults(func=run)
 
 

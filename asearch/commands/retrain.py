@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                                    "(--weights); vision-only baselines take neither.")
     add_train_args(p)
     p.add_argument("--arch", help="architecture JSON (asearch export) or official genome JSON [[20],[20],[4],[4]]")
-    p.add_argument("--weights", help="inherited subnet weights (asearch export --weights subnet.pt)")
+    p.add_argument("--weights", help="inherited weights (asearch export --weights subnet.pt): the subnet, and its "
+                                     "neck and head unless retrain.inherit=backbone")
     p.set_defaults(func=run)
 
 
