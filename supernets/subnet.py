@@ -8,7 +8,7 @@ the same block it is shared, as in the supernet. The checkpoint of :func:`save_s
 
 The file may also carry the rest of the supernet's tracker (``'tracker': {'model': family, 'state_dict': {...}}``:
 the neck and head that supernet pretraining trained along with every path), so that retraining can start from the
-whole pretrained tracker, not only its backbone (:func:`load_tracker_parts`; ``retrain.inherit``).
+whole pretrained tracker, not only its backbone (:func:`load_subnet_file`; ``retrain.inherit``).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from asearch.io import atomic_torch_save, load_torch
 from search_spaces.genome import Genome
 from supernets.vlt import BRANCHES, SupernetConfig, VLTNetwork, VLTSupernet, validate_genome
 
-__all__ = ["VLTSubnet", "extract_subnet", "save_subnet", "load_subnet", "load_tracker_parts", "SUBNET_FORMAT"]
+__all__ = ["VLTSubnet", "extract_subnet", "save_subnet", "load_subnet", "load_subnet_file", "SUBNET_FORMAT"]
 
 SUBNET_FORMAT = "asearch.vlt_subnet/1"
 
@@ -91,7 +91,7 @@ def save_subnet(subnet: VLTSubnet, path: Union[str, os.PathLike], tracker_model:
 
     ``tracker_model`` / ``tracker_state``: optionally the family name of the supernet's tracker (e.g. ``vlt_scar``)
     and the state of its modules outside the VLT network (neck, head; keys as in the tracker), stored under
-    ``'tracker'`` for :func:`load_tracker_parts`.
+    ``'tracker'`` for :func:`load_subnet_file`.
     """
     state = {k: v.detach().cpu() for k, v in subnet.state_dict().items()}
     obj: Dict[str, Any] = {"build_info": subnet.build_info(), "state_dict": state}
@@ -103,10 +103,24 @@ def save_subnet(subnet: VLTSubnet, path: Union[str, os.PathLike], tracker_model:
     atomic_torch_save(obj, path)
 
 
-def load_tracker_parts(path: Union[str, os.PathLike]) -> Optional[Tuple[str, Dict[str, torch.Tensor]]]:
-    """``(family name, state dict)`` of the tracker parts stored by :func:`save_subnet`, or ``None`` when the file
-    holds only the subnet; :class:`CheckpointError` naming the field when the entry is malformed."""
-    obj = load_torch(path, map_location="cpu", weights_only=True)
+TrackerParts = Tuple[str, Dict[str, torch.Tensor]]
+
+
+def load_subnet(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> VLTSubnet:
+    """Rebuild a subnet saved by :func:`save_subnet` (no supernet needed); strict about keys and shapes."""
+    return _subnet_from(load_torch(path, map_location=map_location, weights_only=True), path, map_location)
+
+
+def load_subnet_file(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu"
+                     ) -> Tuple[VLTSubnet, Optional[TrackerParts]]:
+    """The subnet of a :func:`save_subnet` file (as :func:`load_subnet`) and its tracker parts ``(family name,
+    state dict)``, ``None`` when the file holds only the subnet; the file is read once. A malformed ``tracker``
+    entry raises :class:`CheckpointError` naming the field."""
+    obj = load_torch(path, map_location=map_location, weights_only=True)
+    return _subnet_from(obj, path, map_location), _tracker_from(obj, path)
+
+
+def _tracker_from(obj: Any, path: Union[str, os.PathLike]) -> Optional[TrackerParts]:
     if not isinstance(obj, dict) or "tracker" not in obj:
         return None
     entry = obj["tracker"]
@@ -119,9 +133,7 @@ def load_tracker_parts(path: Union[str, os.PathLike]) -> Optional[Tuple[str, Dic
     return entry["model"], dict(state)
 
 
-def load_subnet(path: Union[str, os.PathLike], map_location: Union[str, torch.device] = "cpu") -> VLTSubnet:
-    """Rebuild a subnet saved by :func:`save_subnet` (no supernet needed); strict about keys and shapes."""
-    obj = load_torch(path, map_location=map_location, weights_only=True)
+def _subnet_from(obj: Any, path: Union[str, os.PathLike], map_location: Union[str, torch.device]) -> VLTSubnet:
     if not isinstance(obj, dict) or "build_info" not in obj or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a subnet checkpoint (expected keys 'build_info' and 'state_dict')")
     info = obj["build_info"]

@@ -39,9 +39,8 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-import torch
 from torch import nn
 
 from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
@@ -107,6 +106,11 @@ class DataConfig:
 INHERIT_MODES = ("all", "backbone")
 
 
+def _check_inherit(value: str) -> None:
+    if value not in INHERIT_MODES:
+        raise ConfigError(f"config key 'retrain.inherit' must be one of {', '.join(INHERIT_MODES)}, got {value!r}")
+
+
 @dataclass
 class RetrainInit:
     """Section ``retrain``: the searched architecture (``--arch``) and its inherited weights (``--weights``).
@@ -122,9 +126,7 @@ class RetrainInit:
     inherit: str = "all"
 
     def __post_init__(self) -> None:
-        if self.inherit not in INHERIT_MODES:
-            raise ConfigError(f"config key 'retrain.inherit' must be one of {', '.join(INHERIT_MODES)}, got "
-                              f"{self.inherit!r}")
+        _check_inherit(self.inherit)
 
 
 @dataclass
@@ -311,10 +313,11 @@ def resolve_genome(arch: Any) -> Any:
     return load_architecture(arch).genome
 
 
-def _subnets(model: nn.Module) -> List[Any]:
+def _subnets(model: nn.Module) -> List[Tuple[str, Any]]:
+    """``(name, module)`` of every :class:`~supernets.subnet.VLTSubnet` inside ``model``."""
     from supernets.subnet import VLTSubnet
 
-    return [m for m in model.modules() if isinstance(m, VLTSubnet)]
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, VLTSubnet)]
 
 
 def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name: Optional[str] = None,
@@ -327,17 +330,16 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     must exist in ``model`` with the same shape, else :class:`CheckpointError` naming it. Returns ``{"path",
     "tensors", "tracker_tensors", "tracker_model"}`` (``tracker_tensors`` 0 when none were loaded).
     """
-    from supernets.subnet import load_subnet, load_tracker_parts
+    from supernets.subnet import load_subnet_file
     from asearch.training.trainer import load_model_state
 
-    if inherit not in INHERIT_MODES:
-        raise ConfigError(f"retrain.inherit must be one of {', '.join(INHERIT_MODES)}, got {inherit!r}")
+    _check_inherit(inherit)
     targets = _subnets(model)
     if not targets:
         raise ConfigError(f"--weights {path}: the model ({type(model).__name__}) has no searched subnet to receive "
                           "inherited weights (a vision-only baseline or a supernet)")
-    src = load_subnet(path)
-    dst = targets[0]
+    src, parts = load_subnet_file(path)
+    prefix, dst = targets[0]
     if src.genome != dst.genome:
         raise ArchitectureError(f"--weights {path}: its genome {src.genome.to_official()} differs from the model's "
                                 f"{dst.genome.to_official()} (field build_info.genome; pass the matching --arch)")
@@ -351,8 +353,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     state = src.state_dict()
     load_model_state(dst, state, source=str(path))
     out: Dict[str, Any] = {"path": str(path), "tensors": len(state), "tracker_tensors": 0, "tracker_model": None}
-    parts = load_tracker_parts(path) if inherit == "all" else None
-    if parts is None:
+    if inherit != "all" or parts is None:
         return out
     family, tracker_state = parts
     out["tracker_model"] = family
@@ -360,7 +361,6 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
         log.warning("--weights %s: its neck and head belong to a %s supernet, not to %s: only the subnet is "
                     "inherited", path, family, model_name)
         return out
-    prefix = next(name for name, m in model.named_modules() if m is dst)
     own = model.state_dict()
     for key, value in tracker_state.items():
         if key.startswith(prefix + ".") or key not in own:
@@ -370,9 +370,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
             raise CheckpointError(f"{path}: key '{key}' of field 'tracker.state_dict' has shape "
                                   f"{tuple(value.shape)}, the model needs {tuple(own[key].shape)} (a different "
                                   "model.neck / model.head config? retrain.inherit=backbone skips them)")
-    with torch.no_grad():
-        for key, value in tracker_state.items():
-            own[key].copy_(value)
+    model.load_state_dict(tracker_state, strict=False)  # keys and shapes checked above
     out["tracker_tensors"] = len(tracker_state)
     return out
 

@@ -66,10 +66,10 @@ def test_export_from_search_with_weights(search_run, tiny_supernet, tmp_path):
     subnet = load_subnet(weights)
     assert subnet.genome == arch.genome
     # the supernet's neck and head travel with the subnet (retrain.inherit: all)
-    from supernets import load_tracker_parts
+    from supernets import load_subnet_file
     from trackers.registry import load_model
 
-    family, parts = load_tracker_parts(weights)
+    _, (family, parts) = load_subnet_file(weights)
     supernet, _ = load_model(tiny_supernet)
     expected = {k: v for k, v in supernet.state_dict().items() if not k.startswith("backbone.")}
     assert family == "vlt_scar" and set(parts) == set(expected) and any(k.startswith("head.") for k in parts)
