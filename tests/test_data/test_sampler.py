@@ -241,3 +241,24 @@ def test_no_negative_without_another_reachable_video(tmp_path, synth):
     one = ListDataset("one", [Sequence("sq", paths, [[10, 20, 20, 20]] * 2, [True] * 2)])
     ds = PairDataset([(one, 1.0), (synth, 0.0)], SamplerConfig(neg_prob=1.0, template_size=32, search_size=64), length=3)
     assert [ds[i]["label"] for i in range(3)] == [1, 1, 1]
+
+
+def test_crop_pads_with_the_channel_mean():
+    """The crop's padding is the frame's per-channel mean (for uint8 OpenCV's sum, the same values as numpy's);
+    a crop half outside the frame: hand-computed pad and inside values."""
+    from asearch.data.crops import channel_mean, crop_square
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.uint8, np.float32):
+        img = (rng.random((37, 53, 3)) * 255).astype(dtype)
+        np.testing.assert_allclose(channel_mean(img), img.reshape(-1, 3).mean(0), rtol=1e-12)
+        a = crop_square(img, (5.0, 30.0), 40.0, 31)
+        b = crop_square(img, (5.0, 30.0), 40.0, 31, pad_value=img.reshape(-1, 3).mean(0))
+        np.testing.assert_array_equal(a, b)
+    wide = rng.random((4, 4, 6))  # more channels than OpenCV's mean handles: numpy's
+    np.testing.assert_allclose(channel_mean(wide), wide.reshape(-1, 6).mean(0))
+    img = np.zeros((10, 10, 3), dtype=np.uint8)
+    img[:, :5] = (10, 20, 30)                    # left half coloured, mean = (5, 10, 15)
+    crop = crop_square(img, (0.5, 4.5), 10.0, 10)  # 1 px per crop px; crop columns 0..4 fall left of the frame
+    np.testing.assert_allclose(crop[5, 0], (5.0, 10.0, 15.0))
+    np.testing.assert_allclose(crop[5, 6], (10.0, 20.0, 30.0))
