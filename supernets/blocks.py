@@ -21,8 +21,8 @@ from typing import List, Tuple
 import torch
 from torch import nn
 
-__all__ = ["CHOICE_NAMES", "KERNEL_SIZES", "channel_shuffle", "ShuffleV2Block", "ShuffleXceptionBlock",
-           "make_choice_block", "make_divisible"]
+__all__ = ["CHOICE_NAMES", "KERNEL_SIZES", "channel_shuffle", "to_channels_last", "ShuffleV2Block",
+           "ShuffleXceptionBlock", "make_choice_block", "make_divisible"]
 
 #: gene value -> block name (SPOS encoding)
 CHOICE_NAMES: Tuple[str, ...] = ("shufflenet_k3", "shufflenet_k5", "shufflenet_k7", "shuffle_xception")
@@ -35,11 +35,31 @@ def make_divisible(value: float, divisor: int = 4, minimum: int = 4) -> int:
     return max(minimum, int(round(value / divisor)) * divisor)
 
 
-def channel_shuffle(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Split ``x`` (B×C×H×W, C divisible by 4) into its even and odd channels, as the official SPOS code does."""
+def channel_shuffle(x: torch.Tensor, keep_layout: bool = False) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Split ``x`` (B×C×H×W, C divisible by 4) into its even and odd channels, as the official SPOS code does.
+
+    ``keep_layout=False``: the official reshape-permute-reshape, which copies ``x`` into the NCHW order whatever its
+    layout. ``keep_layout=True``: the same channels as strided views of ``x``, which keep its memory layout (for a
+    model stored channels-last, :func:`to_channels_last`; the official split would copy a channels-last tensor and
+    turn every later layer to NCHW). The values are the same; the convolutions that follow may round differently
+    in the other layout.
+    """
+    if keep_layout:
+        return x[:, 0::2], x[:, 1::2]
     b, c, h, w = x.shape
     x = x.reshape(b * c // 2, 2, h * w).permute(1, 0, 2).reshape(2, -1, c // 2, h, w)
     return x[0], x[1]
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store ``model`` in the channels-last layout and have its choice blocks keep that layout through their
+    channel split (``channel_shuffle(keep_layout=True)``); returns ``model``. On CPU, oneDNN runs the blocks'
+    convolutions with few channels far faster in this layout (the search's ``fitness.channels_last``)."""
+    model.to(memory_format=torch.channels_last)
+    for m in model.modules():
+        if isinstance(m, _ChoiceBlock):
+            m.keep_layout = True
+    return model
 
 
 def _bn(channels: int, affine: bool) -> nn.BatchNorm2d:
@@ -47,9 +67,11 @@ def _bn(channels: int, affine: bool) -> nn.BatchNorm2d:
 
 
 class _ChoiceBlock(nn.Module):
-    """Common forward of both block types (projection branch or channel-shuffle split, then concatenation)."""
+    """Common forward of both block types (projection branch or channel-shuffle split, then concatenation).
+    ``keep_layout``: see :func:`channel_shuffle` (set by :func:`to_channels_last`)."""
 
     branch_main: nn.Sequential
+    keep_layout: bool = False
 
     def __init__(self, inp: int, oup: int, mid: int, ksize: int, stride: int, project: bool, affine: bool) -> None:
         super().__init__()
@@ -79,7 +101,7 @@ class _ChoiceBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.branch_proj is not None:
             return torch.cat((self.branch_proj(x), self.branch_main(x)), 1)
-        x_proj, x_main = channel_shuffle(x)
+        x_proj, x_main = channel_shuffle(x, self.keep_layout)
         return torch.cat((x_proj, self.branch_main(x_main)), 1)
 
 

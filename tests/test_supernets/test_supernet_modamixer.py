@@ -62,3 +62,44 @@ def test_choice_layer_names_and_missing_choice():
         layer(torch.randn(1, 8, 2, 2), 1)
     with pytest.raises(ValueError, match="selector must be B×8"):
         ModaMixer(8, 3)(torch.randn(1, 8, 2, 2), torch.randn(1, 4), torch.randn(1, 8, 2, 2), 0)
+
+
+def test_channel_shuffle_layouts_and_to_channels_last():
+    """Both splits take the even channels to the pass-through half and the odd ones to the main branch; the
+    layout-keeping one returns views of a channels-last input; to_channels_last switches every choice block."""
+    from supernets.blocks import channel_shuffle, to_channels_last
+
+    x = torch.arange(2 * 8 * 3 * 3, dtype=torch.float32).reshape(2, 8, 3, 3)
+    for inp in (x, x.to(memory_format=torch.channels_last)):
+        for keep in (False, True):
+            even, odd = channel_shuffle(inp, keep)
+            assert torch.equal(even, x[:, [0, 2, 4, 6]]) and torch.equal(odd, x[:, [1, 3, 5, 7]])
+    cl = x.to(memory_format=torch.channels_last)
+    even, odd = channel_shuffle(cl, keep_layout=True)
+    assert even.data_ptr() == cl.data_ptr() and odd.stride(1) == 2  # views, no copy
+    even, odd = channel_shuffle(cl)  # the official split copies into the NCHW order (W innermost)
+    assert even.data_ptr() != cl.data_ptr() and odd.stride(-1) == 1 and cl.stride(-1) == 8
+
+    torch.manual_seed(0)
+    layer = ChoiceLayer(16, 16).eval()
+    inp = torch.randn(2, 16, 8, 8)
+    ref = [layer(inp, c) for c in layer.choices]
+    assert not any(b.keep_layout for b in layer.values())
+    assert to_channels_last(layer) is layer and all(b.keep_layout for b in layer.values())
+    for c, r in zip(layer.choices, ref):
+        out = layer(inp.to(memory_format=torch.channels_last), c)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(out, r, atol=1e-5), c
+
+
+def test_normalise_is_layout_independent():
+    """The supernet's input normalisation gives bit-identical values for NCHW and channels-last crops (the
+    channels-last one stays channels-last)."""
+    from supernets.vlt import build_supernet
+
+    net = build_supernet(width_mult=0.25, language_dim=8, template_size=63, search_size=127)
+    x = torch.rand(2, 3, 5, 7) * 255
+    cl = x.to(memory_format=torch.channels_last)
+    out = net.normalise(cl)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, net.normalise(x)) and torch.equal(out, (x - net.pixel_mean) / net.pixel_std)

@@ -119,6 +119,37 @@ def test_tracker_batched_equals_single_on_real_model(supernet_model, fake_featur
         SiamCARTracker(supernet_model, device="cpu")
 
 
+def test_set_genome_and_channels_last_input(supernet_model, fake_featurizer):
+    """One tracker scores many genomes (the search): after set_genome it tracks exactly as a tracker built for that
+    genome and has forgotten its videos; channels-last crops (no copy) track like NCHW ones."""
+    from supernets.blocks import to_channels_last
+
+    rng = np.random.default_rng(1)
+    frames = [[rng.integers(0, 255, (96, 96, 3), dtype=np.uint8) for _ in range(3)] for _ in range(2)]
+    boxes = [[30.0, 28.0, 20.0, 24.0], [40.0, 35.0, 18.0, 16.0]]
+    langs = [{"sentence": "a red ball", "has_language": True}, None]
+
+    def run(t):
+        t.initialize_batch([f[0] for f in frames], boxes, langs)
+        return np.array([[o["box"] for o in t.track_batch([f[i] for f in frames])] for i in (1, 2)])
+
+    fresh = run(SiamCARTracker(supernet_model, featurizer=fake_featurizer, genome=genome(4), device="cpu"))
+    reused = SiamCARTracker(supernet_model, featurizer=fake_featurizer, genome=genome(3), device="cpu")
+    first = run(reused)
+    reused.set_genome(genome(4).to_official())
+    assert reused.num_videos == 0 and reused.genome == genome(4)
+    np.testing.assert_array_equal(run(reused), fresh)
+    assert not np.array_equal(first, fresh)  # the path matters
+    with pytest.raises(ArchitectureError, match="needs a genome"):
+        reused.set_genome(None)
+    cl_model = to_channels_last(copy.deepcopy(supernet_model))
+    cl = SiamCARTracker(cl_model, featurizer=fake_featurizer, genome=genome(4), device="cpu")
+    cl.channels_last_input = True
+    x = cl._to_tensor([frames[0][0].astype(np.float32)])
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    np.testing.assert_allclose(run(cl), fresh, atol=1e-2)
+
+
 def test_siamcar_baseline_and_registry_errors():
     cfg = {"name": "siamcar", "template_size": 63, "search_size": 127, "neck": {"channels": 32},
            "head": {"num_convs": 2, "gn_groups": 8}, "resnet": {"width_mult": 0.25}}

@@ -96,23 +96,34 @@ class BatchedTracker(abc.ABC):
             use_template)``) or ``None`` (no language: zero vectors for a language model).
         genome: the fixed path when the model is built on a supernet (``Genome`` or official list-of-lists).
         device: where the model runs (``None``: CUDA when present).
+
+    ``channels_last_input`` (default ``False``): hand the model its crops in the channels-last layout, for a model
+    stored channels-last (the search's CPU setting ``fitness.channels_last``).
     """
+
+    channels_last_input: bool = False
 
     def __init__(self, model: nn.Module, featurizer: Any = None, genome: Any = None, device: Any = None):
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.featurizer = featurizer
+        self._videos: List[Dict[str, Any]] = []
+        self._batched_state: Any = None
+        self.set_genome(genome)
+
+    def set_genome(self, genome: Any) -> None:
+        """Run the supernet path ``genome`` from now on (``Genome`` or official list-of-lists; ``None`` for a fixed
+        architecture) and forget every video: the search scores many genomes with one tracker."""
         if genome is not None and not hasattr(genome, "to_official"):
             from search_spaces.genome import Genome
 
             genome = Genome.from_official(genome)
-        if getattr(model, "needs_genome", False) and genome is None:
+        if getattr(self.model, "needs_genome", False) and genome is None:
             raise ArchitectureError("the model is built on a supernet: the tracker needs a genome (the path to run)")
-        if not getattr(model, "needs_genome", False) and genome is not None:
+        if not getattr(self.model, "needs_genome", False) and genome is not None:
             raise ArchitectureError("the model has a fixed architecture (a subnet or a baseline): give no genome")
         self.genome = genome
-        self._videos: List[Dict[str, Any]] = []
-        self._batched_state: Any = None
+        self.reset()
 
     # -- video set ---------------------------------------------------------------------------------------------------
     @property
@@ -217,8 +228,12 @@ class BatchedTracker(abc.ABC):
         return crop, xywh_to_xyxy(box_to_crop(box, center, s, t)), center
 
     def _to_tensor(self, crops: Sequence[np.ndarray]) -> torch.Tensor:
-        arr = np.ascontiguousarray(np.stack(crops).astype(np.float32, copy=False).transpose(0, 3, 1, 2))
-        return torch.from_numpy(arr).to(self.device)
+        """H×W×3 crops -> B×3×H×W float tensor on the device (channels-last strides when
+        :attr:`channels_last_input`: the stacked crops already are in that layout, no copy)."""
+        x = torch.from_numpy(np.stack(crops).astype(np.float32, copy=False)).permute(0, 3, 1, 2)
+        if not self.channels_last_input:
+            x = x.contiguous()
+        return x.to(self.device)
 
     # -- family hooks ------------------------------------------------------------------------------------------------
     @abc.abstractmethod
