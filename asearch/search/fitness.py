@@ -40,7 +40,7 @@ from asearch.config import from_dict, to_dict
 from asearch.errors import ConfigError, DataError
 
 __all__ = ["ValidationConfig", "BNConfig", "FitnessConfig", "TrackingFitness", "FitnessContext", "worker_cache",
-           "clear_worker_cache", "track_lockstep", "track_one_by_one"]
+           "clear_worker_cache", "track_lockstep", "track_one_by_one", "stack_batches"]
 
 
 @dataclass
@@ -78,7 +78,10 @@ class BNConfig:
 
     ``data``: a ``data`` section (``datasets``, ``sampler``, ``no_language_share``, as in a training YAML) for the
     recalibration pairs; ``null`` uses the supernet's training data stored in its checkpoint. ``cache``: keep the
-    batches in memory (uint8 crops) in every worker instead of re-sampling them for each candidate.
+    batches in memory (uint8 crops) in every worker instead of re-sampling them for each candidate. ``fuse``: how
+    many of the batches go through the network in one forward pass as ghost batches (each still normalised and
+    counted on its own, :mod:`asearch.search.bn`: the same statistics up to float rounding, fewer and larger
+    passes); 1: one pass per batch.
     """
 
     batches: int = 200
@@ -86,11 +89,14 @@ class BNConfig:
     seed: int = 0
     data: Optional[Dict[str, Any]] = None
     cache: bool = True
+    fuse: int = 4
 
     def __post_init__(self) -> None:
         if self.batches < 0 or self.batch_size < 1:
             raise ConfigError(f"fitness.bn: batches must be >= 0 and batch_size >= 1 "
                               f"(got {self.batches}, {self.batch_size})")
+        if self.fuse < 1:
+            raise ConfigError(f"fitness.bn.fuse: must be >= 1, got {self.fuse}")
 
 
 @dataclass
@@ -225,11 +231,10 @@ class FitnessContext:
     """Everything a worker needs to score genomes: built once per process by :meth:`TrackingFitness.context`."""
 
     def __init__(self, supernet: Union[str, Path], config: FitnessConfig, device: Any = "auto"):
-        import torch
-
         from asearch.io import load_torch
         from asearch.runtime import keep_freed_memory, resolve_device
         from asearch.training.recipes import search_space_of
+        from supernets.blocks import to_channels_last
         from trackers.registry import LanguageConfig, build_actor, build_featurizer, get_entry, load_model
 
         t0 = time.perf_counter()
@@ -244,11 +249,12 @@ class FitnessContext:
             raise ConfigError(f"{source}: this checkpoint holds a fixed architecture, not a supernet; asearch "
                               "search needs the checkpoint of asearch pretrain")
         self.model.to(self.device).eval()
+        self.channels_last = self.device.type == "cpu" and config.channels_last
         if self.device.type == "cpu":
             if config.keep_freed_memory:
                 keep_freed_memory()
-            if config.channels_last:
-                self.model.to(memory_format=torch.channels_last)
+            if self.channels_last:
+                to_channels_last(self.model)
         self.space = search_space_of(self.model)
         entry = get_entry(self.model_cfg.name)
         tracker = _merge(dict(stored.get("tracker") or {}), config.tracker)
@@ -268,6 +274,8 @@ class FitnessContext:
             if config.bn.cache:
                 self.bn_batches = [self._make_batch(i) for i in range(config.bn.batches)]
         self.videos = load_validation_videos(config.validation)
+        self._tracker: Any = None
+        self._recalibrator: Any = None
         self.load_seconds = time.perf_counter() - t0
 
     # -- BN batches --------------------------------------------------------------------------------------------------
@@ -314,34 +322,72 @@ class FitnessContext:
             batch = move_to_device(batch, self.device)
             yield {**batch, "template": batch["template"].float(), "search": batch["search"].float()}
 
+    def fused_recalibration_batches(self):
+        """:meth:`recalibration_batches` stacked ``bn.fuse`` at a time: ``(batch, parts)`` pairs."""
+        group: List[Dict[str, Any]] = []
+        n = self.config.bn.batches
+        for i, batch in enumerate(self.recalibration_batches()):
+            group.append(batch)
+            if len(group) == self.config.bn.fuse or i == n - 1:
+                yield (group[0] if len(group) == 1 else stack_batches(group)), len(group)
+                group = []
+
     # -- scoring -----------------------------------------------------------------------------------------------------
     def score(self, genome: Any, batched: Optional[bool] = None) -> Dict[str, Any]:
         """Recalibrate BN for ``genome``, track the validation set, return ``suc`` (+ ``prec``, timings)."""
         import torch
 
         from asearch.evaluation import ope
-        from asearch.search.bn import recalibrate_bn
+        from asearch.search.bn import Recalibrator
         from trackers.registry import build_tracker
 
         genome = self.space.validate(genome)
         batched = self.config.batched if batched is None else batched
         bn_seconds = 0.0
         if self.config.bn.batches > 0:
-            with torch.no_grad():
-                bn = recalibrate_bn(self.model, self.recalibration_batches(),
-                                    lambda b: self.actor.forward_pass(b, genome))
+            if self._recalibrator is None:
+                self._recalibrator = Recalibrator(self.model)
+            fused = list(self.fused_recalibration_batches())
+            with torch.inference_mode():
+                bn = self._recalibrator([b for b, _ in fused],
+                                        lambda b: self.actor.recalibration_pass(b, genome),
+                                        parts=[k for _, k in fused])
             bn_seconds = bn["seconds"]
-        self.model.eval()
         t0 = time.perf_counter()
-        tracker = build_tracker(self.model, self.model_cfg, self.tracker_cfg, featurizer=self.featurizer,
-                                genome=genome, device=self.device)
-        with torch.no_grad():
+        if self._tracker is None:  # one tracker for every candidate of this worker; eval mode, on the device
+            self._tracker = build_tracker(self.model, self.model_cfg, self.tracker_cfg, featurizer=self.featurizer,
+                                          genome=genome, device=self.device)
+            self._tracker.channels_last_input = self.channels_last
+        tracker = self._tracker
+        tracker.set_genome(genome)
+        with torch.inference_mode():
             preds = (track_lockstep if batched else track_one_by_one)(tracker, self.videos)
         track_seconds = time.perf_counter() - t0
         res = ope(preds, [v.boxes for v in self.videos], [v.visible for v in self.videos], protocol=self.protocol,
                   names=[v.name for v in self.videos])
         return {"suc": float(res["suc"]), "prec": float(res["prec"]), "bn_seconds": round(bn_seconds, 4),
                 "track_seconds": round(track_seconds, 4)}
+
+
+def stack_batches(batches: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
+    """Pair batches stacked into one (tensors concatenated along the batch dimension, lists joined); a
+    ``use_template_language`` of ``None`` (no item uses the template strategy) counts as all ``False``."""
+    import torch
+
+    out: Dict[str, Any] = {}
+    for key in batches[0]:
+        values = [b.get(key) for b in batches]
+        if key == "use_template_language" and any(v is not None for v in values):
+            values = [v if v is not None else torch.zeros(len(b["template"]), dtype=torch.bool,
+                                                          device=b["template"].device)
+                      for v, b in zip(values, batches)]
+        if all(v is None for v in values):
+            out[key] = None
+        elif all(hasattr(v, "shape") for v in values):
+            out[key] = torch.cat(values, 0)
+        else:
+            out[key] = [x for v in values for x in v]
+    return out
 
 
 def _default_protocol(dataset: str) -> str:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from asearch.errors import ConfigError, DataError
-from asearch.search.bn import recalibrate_bn
+from asearch.search.bn import Recalibrator, recalibrate_bn
 from asearch.search.fitness import (BNConfig, FitnessConfig, TrackingFitness, ValidationConfig, ValidationVideo,
                                     clear_worker_cache, load_validation_videos, track_lockstep, track_one_by_one)
 
@@ -28,6 +28,126 @@ def test_bn_recalibration_is_the_plain_average_of_batch_statistics():
     assert torch.allclose(bn.running_mean, torch.tensor([2.5, 3.0]))
 
 
+class _Probe(nn.Module):
+    """Records the training flag it sees in forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(self.training)
+        return x
+
+
+class _OverridesTrain(_Probe):
+    """A probe that overrides ``train`` (calls counted)."""
+
+    calls = 0
+
+    def train(self, mode=True):
+        type(self).calls += 1
+        return super().train(mode)
+
+
+@pytest.mark.parametrize("probe_cls", [_Probe, _OverridesTrain])
+def test_recalibrator_is_recalibrate_bn_reused(probe_cls):
+    """Recalibrator: the same statistics as recalibrate_bn; every module in train mode during the forward passes
+    and in eval mode after; a module that overrides train() is switched through it."""
+    probe = probe_cls()
+    net = nn.Sequential(nn.BatchNorm1d(2, momentum=0.3), nn.Dropout(0.0), probe).eval()
+    b1 = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    b2 = torch.tensor([[4.0, 0.0], [4.0, 4.0], [4.0, 8.0]])
+    rec = Recalibrator(net)
+    calls = _OverridesTrain.calls
+    for _ in range(2):  # reused: reset every time
+        stats = rec([b1, b2], lambda b: net(b))
+        assert torch.allclose(net[0].running_mean, torch.tensor([2.5, 3.0]))
+        assert torch.allclose(net[0].running_var, torch.tensor([1.0, 9.0]))
+        assert stats["batches"] == 2 and stats["layers"] == 1 and net[0].momentum == 0.3
+        assert not any(m.training for m in net.modules())
+    assert probe.seen == [True] * 4
+    assert (_OverridesTrain.calls > calls) == (probe_cls is _OverridesTrain)
+
+
+def test_ghost_batches_give_the_statistics_of_separate_passes():
+    """Two batches stacked and forwarded once with parts=2: every BatchNorm layer normalises and counts each part
+    on its own (hand-computed running statistics; outputs equal to separate passes, also for a layer without
+    running statistics)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2), nn.BatchNorm1d(2, track_running_stats=False),
+                        nn.Linear(2, 2), nn.BatchNorm1d(2)).eval()
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2))
+        net[0].bias.zero_()
+    b1 = torch.tensor([[0.0, 1.0], [2.0, 3.0]])  # means (1, 2), unbiased vars (2, 2)
+    b2 = torch.tensor([[4.0, 0.0], [4.0, 8.0]])  # means (4, 4), unbiased vars (0, 32)
+    rec = Recalibrator(net)
+    outs = []
+    rec([b1, b2], lambda b: outs.append(net(b)))
+    separate = [torch.cat([m.running_mean, m.running_var]).clone() for m in rec.layers]
+    assert torch.allclose(separate[0], torch.tensor([2.5, 3.0, 1.0, 17.0]))
+    stacked = []
+    stats = rec([torch.cat([b1, b2])], lambda b: stacked.append(net(b)), parts=2)
+    assert stats["batches"] == 2 and int(net[1].num_batches_tracked) == 2
+    for m, ref in zip(rec.layers, separate):
+        assert torch.allclose(torch.cat([m.running_mean, m.running_var]), ref, atol=1e-6)
+    assert torch.allclose(stacked[0], torch.cat(outs), atol=1e-6)
+    assert "forward" not in net[1].__dict__ and not net.training  # the layers' own forward is back
+    rec([torch.cat([b1, b2]), b1], lambda b: net(b), parts=[2, 1])  # parts per batch
+    assert int(net[1].num_batches_tracked) == 3
+    with pytest.raises(ValueError, match="cannot be split into 2"):
+        rec([torch.cat([b1, b2[:1]])], lambda b: net(b), parts=2)
+    assert "forward" not in net[1].__dict__
+
+
+def test_fused_recalibration_batches_and_stacking(tiny_supernet, synth_root):
+    """fitness.bn.fuse stacks the recalibration batches (ghost batches): BN statistics as with one pass per
+    batch (float rounding); stack_batches joins tensors and lists and fills a missing template-language mask."""
+    from asearch.search.bn import batchnorm_layers
+    from asearch.search.fitness import stack_batches
+
+    clear_worker_cache()
+    cfg = lambda fuse: FitnessConfig(validation=ValidationConfig(root=str(synth_root), videos=2, frames=6),  # noqa
+                                     bn=BNConfig(batches=3, batch_size=2, fuse=fuse))
+    fused = TrackingFitness(tiny_supernet, cfg(2), device="cpu").context()
+    single = TrackingFitness(tiny_supernet, cfg(1), device="cpu").context()
+    assert [(b["template"].shape[0], k) for b, k in fused.fused_recalibration_batches()] == [(4, 2), (2, 1)]
+    g = fused.space.random(6)
+    fused.score(g), single.score(g)
+    for a, b in zip(batchnorm_layers(fused.model), batchnorm_layers(single.model)):
+        assert int(a.num_batches_tracked) == int(b.num_batches_tracked)  # 3 per call (the neck's: 2 calls)
+        assert torch.allclose(a.running_mean, b.running_mean, rtol=1e-4, atol=1e-5)
+        assert torch.allclose(a.running_var, b.running_var, rtol=1e-4, atol=1e-5)
+    x = {"template": torch.zeros(2, 3), "sentence": ["a", "b"], "use_template_language": None, "language": None}
+    y = {"template": torch.ones(1, 3), "sentence": ["c"], "use_template_language": torch.tensor([True]),
+         "language": None}
+    z = stack_batches([x, y])
+    assert z["template"].shape == (3, 3) and z["sentence"] == ["a", "b", "c"] and z["language"] is None
+    assert z["use_template_language"].tolist() == [False, False, True]
+    with pytest.raises(ConfigError, match="fuse"):
+        BNConfig(fuse=0)
+
+
+def test_recalibration_pass_gives_every_bn_layer_its_forward_input(tiny_supernet, synth_root):
+    """actor.recalibration_pass, the pass BN recalibration runs: the same BN statistics as the training forward,
+    without the CAR head (GroupNorm only) and the contrastive loss."""
+    from asearch.search.bn import batchnorm_layers
+
+    clear_worker_cache()
+    ctx = _fitness(tiny_supernet, synth_root).context()
+    g = ctx.space.random(5)
+    calls = []
+    hook = ctx.model.head.register_forward_hook(lambda *a: calls.append(1))
+    stats = {}
+    for name, run in (("forward", ctx.actor.forward_pass), ("recalibration", ctx.actor.recalibration_pass)):
+        recalibrate_bn(ctx.model, ctx.recalibration_batches(), lambda b: run(b, g))
+        stats[name] = [torch.cat([m.running_mean, m.running_var]).clone() for m in batchnorm_layers(ctx.model)]
+    hook.remove()
+    assert len(calls) == 2  # the 2 batches of the training forward only
+    assert all(torch.equal(a, b) for a, b in zip(stats["forward"], stats["recalibration"]))
+
+
 def _fitness(supernet, synth_root, **kw):
     cfg = FitnessConfig(validation=ValidationConfig(root=str(synth_root), videos=2, frames=6),
                         bn=BNConfig(batches=2, batch_size=3), **kw)
@@ -45,8 +165,11 @@ def test_tracking_fitness_is_deterministic(tiny_supernet, synth_root):
     a, b = ctx.space.random(0), ctx.space.random(1)
     ra = fit(a)
     assert 0.0 <= ra["suc"] <= 1.0 and ra["bn_seconds"] > 0 and ra["track_seconds"] > 0
-    fit(b)
+    rb = fit(b)
     assert fit(a)["suc"] == ra["suc"]  # scoring b in between leaves no trace (BN reset per candidate)
+    assert ctx._tracker is not None and ctx._tracker.genome == a  # one tracker for every candidate
+    clear_worker_cache()
+    assert _fitness(tiny_supernet, synth_root)(b)["suc"] == rb["suc"]  # a fresh worker scores b the same
     seq = ctx.score(a, batched=False)  # one video at a time (float sums differ with the batch size: no equality)
     assert 0.0 <= seq["suc"] <= 1.0
     # BN statistics now belong to genome a: the supernet's stored (random-path) statistics were replaced
@@ -84,6 +207,9 @@ def test_cpu_settings_change_the_layout_not_the_outputs(tiny_supernet, synth_roo
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs(fast.model))
     assert not all(c.weight.is_contiguous() for c in convs(fast.model))  # (1x1 and depthwise kernels fit both)
     assert all(c.weight.is_contiguous() for c in convs(plain.model))
+    blocks = lambda m: [x for x in m.modules() if hasattr(x, "keep_layout")]  # noqa: E731
+    assert blocks(fast.model) and all(b.keep_layout for b in blocks(fast.model))  # channel split keeps the layout
+    assert not any(b.keep_layout for b in blocks(plain.model))
     g = fast.space.random(3)
     fast.score(g), plain.score(g)  # both recalibrate BN for g
     batch = next(iter(fast.recalibration_batches()))
@@ -92,6 +218,7 @@ def test_cpu_settings_change_the_layout_not_the_outputs(tiny_supernet, synth_roo
         b = plain.model(batch["template"], batch["search"], genome=g)
     for k in ("cls", "cen", "loc"):
         assert torch.allclose(a[k], b[k], rtol=1e-3, atol=1e-3), k
+    assert fast._tracker.channels_last_input and not plain._tracker.channels_last_input
     assert keep_freed_memory() is True  # glibc (Linux CI); idempotent
 
 

@@ -64,6 +64,23 @@ class PairActor(BaseActor):
                           search_box=batch["search_box"], use_template_language=use_template if any_tl else None,
                           **self.model_kwargs())
 
+    def recalibration_pass(self, batch: Mapping[str, Any], path: Any) -> None:
+        """What BN recalibration (:mod:`asearch.search.bn`) runs on a pair batch: every BatchNorm layer on ``path``
+        sees what :meth:`forward_pass` gives it. The model's ``recalibration_forward`` where it has one (it may
+        leave out BatchNorm-free parts, e.g. SiamCAR's head), else its forward without the boxes that only feed
+        the contrastive loss (the template box still goes in where an item takes its language from the template:
+        the ROI of the template strategy)."""
+        template = batch["template"]
+        language, use_template = self.language(batch, template.device)
+        any_tl = use_template is not None and bool(use_template.any())
+        kwargs = dict(genome=path, template_box=batch["template_box"] if any_tl else None,
+                      use_template_language=use_template if any_tl else None, **self.model_kwargs())
+        model = unwrap(self.model)
+        if hasattr(model, "recalibration_forward"):
+            model.recalibration_forward(template, batch["search"], language, **kwargs)
+        else:
+            self.model(template, batch["search"], language, **kwargs)
+
     def off_path_parameters(self) -> Iterable[nn.Parameter]:
         """The model's parameters off the current path (its ``off_path_parameters``; empty for a fixed
         architecture)."""

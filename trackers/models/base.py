@@ -61,6 +61,14 @@ class SiameseTrackerModel(nn.Module, abc.ABC):
         out.update(extra)
         return out
 
+    def recalibration_forward(self, template: torch.Tensor, search: torch.Tensor,
+                              language: Optional[torch.Tensor] = None, genome: Any = None,
+                              template_box: Optional[torch.Tensor] = None,
+                              use_template_language: Optional[torch.Tensor] = None) -> None:
+        """What BatchNorm recalibration needs of :meth:`forward` (no contrastive loss; outputs dropped): here the
+        whole forward; a family whose head holds no BatchNorm may stop before it."""
+        self.forward(template, search, language, genome, template_box, None, use_template_language)
+
     def template(self, template: torch.Tensor, language: Optional[torch.Tensor] = None, genome: Any = None,
                  template_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
                  ) -> Dict[str, Any]:

@@ -72,6 +72,18 @@ class SiamCARBase(SiameseTrackerModel):
         """``{'cls': B×2×M×M, 'cen': B×1×M×M, 'loc': B×4×M×M}`` from the kernels and the search maps."""
         return self.head(embedded["kernels"], self.neck(self._select(xf, "search")))
 
+    def recalibration_forward(self, template: torch.Tensor, search: torch.Tensor,
+                              language: Optional[torch.Tensor] = None, genome: Any = None,
+                              template_box: Optional[torch.Tensor] = None,
+                              use_template_language: Optional[torch.Tensor] = None) -> None:
+        """BatchNorm recalibration: backbone and neck of both crops; the CAR head (cross-correlation, GroupNorm
+        towers) is left out unless it holds a BatchNorm."""
+        zf, xf, _ = self.backbone_pair(template, search, language, genome, template_box, None, use_template_language)
+        kernels = self.embed_template(zf)["kernels"]
+        search_maps = self.neck(self._select(xf, "search"))
+        if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.head.modules()):
+            self.head(kernels, search_maps)
+
 
 class SiamCAR(SharedBackboneMixin, SiamCARBase):
     """The vision-only SiamCAR baseline: one ResNet-50 (shared by both crops); language arguments are ignored."""
