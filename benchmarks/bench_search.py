@@ -13,8 +13,13 @@ candidate by candidate, so they see the same machine load. Reported per mode:
   end-to-end ratio).
 
 Scoring runs with the fitness config's CPU settings (``channels_last``, ``keep_freed_memory``; ``--plain``: both
-off). Measured on 2 CPU threads with the defaults: tracking 4.4x, end to end 3.4x (BN recalibration 28 % of a
-batched candidate); ``--plain``: 3.0x and 2.6x.
+off) and ghost-batched BN recalibration (``--bn-fuse``, ``fitness.bn.fuse``). Both modes are warmed up once
+before timing. Measured on 2 CPU threads with the defaults, 11 runs on one machine: end to end 3.76-4.35x (median
+3.9x), tracking alone 4.8-5.9x (median 5.0x), BN recalibration 26-31 % of a batched candidate; batched scoring at
+152-177 candidates per minute (107-118 before the changes of that round: channel split keeping the channels-last
+layout, one tracker per worker, ghost-batched recalibration without the CAR head, faster crop padding).
+``--plain``: 3.0-3.9x. The spread comes from the machine: within one run the one-video-at-a-time mode alone
+swings by up to 30 %.
 
 The supernet is the checkpoint given with ``--checkpoint`` (a checkpoint of ``asearch pretrain``) or, by default, a
 randomly initialised one built from ``experiments/vlt_scar/tiny.yaml`` (``--paper``: the paper's width-1.0,
@@ -69,6 +74,7 @@ def main(argv=None) -> int:
     p.add_argument("--candidates", type=int, default=4, help="genomes scored per mode")
     p.add_argument("--bn-batches", type=int, default=4, help="BN recalibration batches")
     p.add_argument("--bn-batch-size", type=int, default=8)
+    p.add_argument("--bn-fuse", type=int, default=4, help="BN batches per forward pass (fitness.bn.fuse)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -93,13 +99,15 @@ def main(argv=None) -> int:
         ckpt = _checkpoint(args, workdir, root)
         cfg = FitnessConfig(validation=ValidationConfig(dataset="synthetic", root=str(root), split="val",
                                                         videos=args.videos, frames=args.frames),
-                            bn=BNConfig(batches=args.bn_batches, batch_size=args.bn_batch_size, seed=args.seed),
+                            bn=BNConfig(batches=args.bn_batches, batch_size=args.bn_batch_size, seed=args.seed,
+                                        fuse=args.bn_fuse),
                             channels_last=not args.plain, keep_freed_memory=not args.plain)
         t0 = time.perf_counter()
         ctx = TrackingFitness(ckpt, cfg, device=args.device).context()
         load = time.perf_counter() - t0
         genomes = [ctx.space.random(args.seed + i) for i in range(args.candidates)]
-        ctx.score(genomes[0], batched=True)  # warm-up (allocator, first-call overheads)
+        for warm in (True, False):  # warm-up of both modes (allocator, first calls with each batch size)
+            ctx.score(ctx.space.random(args.seed + 10_000), batched=warm)
         totals = {m: {"wall": 0.0, "bn": 0.0, "track": 0.0, "suc": []} for m in ("batched", "sequential")}
         for g in genomes:
             for mode in ("batched", "sequential"):
@@ -115,7 +123,7 @@ def main(argv=None) -> int:
 
     n = len(genomes)
     print(f"# bench_search: {n} candidates x {args.videos} videos x {args.frames} frames, BN {args.bn_batches} x "
-          f"{args.bn_batch_size}, device {ctx.device}, torch threads {torch.get_num_threads()}, "
+          f"{args.bn_batch_size} (fuse {args.bn_fuse}), device {ctx.device}, torch threads {torch.get_num_threads()}, "
           f"{'paper-size' if args.paper else 'checkpoint' if args.checkpoint else 'tiny'} supernet "
           f"(space {ctx.space.name}, width {ctx.space.width_mult}, {ctx.space.template_size}/{ctx.space.search_size})")
     print(f"# {platform.platform()}, python {platform.python_version()}, torch {torch.__version__}; context load "
