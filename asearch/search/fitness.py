@@ -3,8 +3,8 @@
 ``SUC_val(N(a, W_A(a)))`` of Eq. 6, for a genome ``a``:
 
 1. BN recalibration for ``a`` (:mod:`asearch.search.bn`): running statistics reset, ``bn.batches`` fixed training
-   batches forwarded along ``a`` in train mode under no_grad (cumulative average), then eval mode.
-   ``bn.batches: 0`` keeps the supernet's own statistics.
+   batches forwarded along ``a`` in train mode under no_grad (cumulative average; ``bn.fuse`` of them per forward
+   pass as ghost batches), then eval mode. ``bn.batches: 0`` keeps the supernet's own statistics.
 2. Tracking the validation set with the model family's tracker on path ``a``: the first ``validation.videos``
    videos of ``validation.dataset`` / ``split`` (in the reader's order), each cut to its first
    ``validation.frames`` frames (``null``: whole videos). Every candidate sees exactly the same frames (SPOS's
