@@ -63,8 +63,8 @@ class Recalibrator:
     def __init__(self, model: nn.Module):
         self.model = model
         self.modules = list(model.modules())
-        self.layers = batchnorm_layers(model)
         self._all_bn = [m for m in self.modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        self.layers = [m for m in self._all_bn if m.track_running_stats]  # batchnorm_layers(model)
         self._plain = all(type(m).train is nn.Module.train for m in self.modules)
 
     def set_training(self, mode: bool) -> None:

@@ -233,6 +233,7 @@ class FitnessContext:
     def __init__(self, supernet: Union[str, Path], config: FitnessConfig, device: Any = "auto"):
         from asearch.io import load_torch
         from asearch.runtime import keep_freed_memory, resolve_device
+        from asearch.search.bn import Recalibrator
         from asearch.training.recipes import search_space_of
         from supernets.blocks import to_channels_last
         from trackers.registry import LanguageConfig, build_actor, build_featurizer, get_entry, load_model
@@ -275,7 +276,7 @@ class FitnessContext:
                 self.bn_batches = [self._make_batch(i) for i in range(config.bn.batches)]
         self.videos = load_validation_videos(config.validation)
         self._tracker: Any = None
-        self._recalibrator: Any = None
+        self.recalibrator = Recalibrator(self.model)  # BN layers and modules found once
         self.load_seconds = time.perf_counter() - t0
 
     # -- BN batches --------------------------------------------------------------------------------------------------
@@ -322,15 +323,17 @@ class FitnessContext:
             batch = move_to_device(batch, self.device)
             yield {**batch, "template": batch["template"].float(), "search": batch["search"].float()}
 
+    def recalibration_parts(self) -> List[int]:
+        """How many recalibration batches each fused pass stacks: ``bn.fuse`` each, the rest in the last."""
+        n, fuse = self.config.bn.batches, self.config.bn.fuse
+        return [min(fuse, n - i) for i in range(0, n, fuse)]
+
     def fused_recalibration_batches(self):
-        """:meth:`recalibration_batches` stacked ``bn.fuse`` at a time: ``(batch, parts)`` pairs."""
-        group: List[Dict[str, Any]] = []
-        n = self.config.bn.batches
-        for i, batch in enumerate(self.recalibration_batches()):
-            group.append(batch)
-            if len(group) == self.config.bn.fuse or i == n - 1:
-                yield (group[0] if len(group) == 1 else stack_batches(group)), len(group)
-                group = []
+        """:meth:`recalibration_batches` stacked as :meth:`recalibration_parts` says, produced one pass at a time."""
+        batches = self.recalibration_batches()
+        for parts in self.recalibration_parts():
+            group = [next(batches) for _ in range(parts)]
+            yield group[0] if parts == 1 else stack_batches(group)
 
     # -- scoring -----------------------------------------------------------------------------------------------------
     def score(self, genome: Any, batched: Optional[bool] = None) -> Dict[str, Any]:
@@ -338,20 +341,16 @@ class FitnessContext:
         import torch
 
         from asearch.evaluation import ope
-        from asearch.search.bn import Recalibrator
         from trackers.registry import build_tracker
 
         genome = self.space.validate(genome)
         batched = self.config.batched if batched is None else batched
         bn_seconds = 0.0
         if self.config.bn.batches > 0:
-            if self._recalibrator is None:
-                self._recalibrator = Recalibrator(self.model)
-            fused = list(self.fused_recalibration_batches())
             with torch.inference_mode():
-                bn = self._recalibrator([b for b, _ in fused],
-                                        lambda b: self.actor.recalibration_pass(b, genome),
-                                        parts=[k for _, k in fused])
+                bn = self.recalibrator(self.fused_recalibration_batches(),
+                                       lambda b: self.actor.recalibration_pass(b, genome),
+                                       parts=self.recalibration_parts())
             bn_seconds = bn["seconds"]
         t0 = time.perf_counter()
         if self._tracker is None:  # one tracker for every candidate of this worker; eval mode, on the device

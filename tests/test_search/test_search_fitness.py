@@ -112,7 +112,8 @@ def test_fused_recalibration_batches_and_stacking(tiny_supernet, synth_root):
                                      bn=BNConfig(batches=3, batch_size=2, fuse=fuse))
     fused = TrackingFitness(tiny_supernet, cfg(2), device="cpu").context()
     single = TrackingFitness(tiny_supernet, cfg(1), device="cpu").context()
-    assert [(b["template"].shape[0], k) for b, k in fused.fused_recalibration_batches()] == [(4, 2), (2, 1)]
+    assert fused.recalibration_parts() == [2, 1]
+    assert [b["template"].shape[0] for b in fused.fused_recalibration_batches()] == [4, 2]
     g = fused.space.random(6)
     fused.score(g), single.score(g)
     for a, b in zip(batchnorm_layers(fused.model), batchnorm_layers(single.model)):

@@ -55,14 +55,19 @@ class PairActor(BaseActor):
         """Extra keyword arguments of the model call at this step (none by default)."""
         return {}
 
+    def _language_inputs(self, batch: Mapping[str, Any]) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """The batch's language vectors and its ``use_template`` flags, the flags ``None`` when no item uses the
+        template strategy."""
+        language, use_template = self.language(batch, batch["template"].device)
+        any_tl = use_template is not None and bool(use_template.any())
+        return language, use_template if any_tl else None
+
     def forward_pass(self, batch: Mapping[str, Any], path: Any) -> Dict[str, torch.Tensor]:
         """Run the model on the pair batch along ``path`` (``None`` for a fixed architecture)."""
-        template = batch["template"]
-        language, use_template = self.language(batch, template.device)
-        any_tl = use_template is not None and bool(use_template.any())
-        return self.model(template, batch["search"], language, genome=path, template_box=batch["template_box"],
-                          search_box=batch["search_box"], use_template_language=use_template if any_tl else None,
-                          **self.model_kwargs())
+        language, use_template = self._language_inputs(batch)
+        return self.model(batch["template"], batch["search"], language, genome=path,
+                          template_box=batch["template_box"], search_box=batch["search_box"],
+                          use_template_language=use_template, **self.model_kwargs())
 
     def recalibration_pass(self, batch: Mapping[str, Any], path: Any) -> None:
         """What BN recalibration (:mod:`asearch.search.bn`) runs on a pair batch: every BatchNorm layer on ``path``
@@ -70,16 +75,12 @@ class PairActor(BaseActor):
         leave out BatchNorm-free parts, e.g. SiamCAR's head), else its forward without the boxes that only feed
         the contrastive loss (the template box still goes in where an item takes its language from the template:
         the ROI of the template strategy)."""
-        template = batch["template"]
-        language, use_template = self.language(batch, template.device)
-        any_tl = use_template is not None and bool(use_template.any())
-        kwargs = dict(genome=path, template_box=batch["template_box"] if any_tl else None,
-                      use_template_language=use_template if any_tl else None, **self.model_kwargs())
+        language, use_template = self._language_inputs(batch)
+        kwargs = dict(genome=path, template_box=batch["template_box"] if use_template is not None else None,
+                      use_template_language=use_template, **self.model_kwargs())
         model = unwrap(self.model)
-        if hasattr(model, "recalibration_forward"):
-            model.recalibration_forward(template, batch["search"], language, **kwargs)
-        else:
-            self.model(template, batch["search"], language, **kwargs)
+        run = model.recalibration_forward if hasattr(model, "recalibration_forward") else self.model
+        run(batch["template"], batch["search"], language, **kwargs)
 
     def off_path_parameters(self) -> Iterable[nn.Parameter]:
         """The model's parameters off the current path (its ``off_path_parameters``; empty for a fixed
