@@ -81,7 +81,9 @@ class BNConfig:
     batches in memory (uint8 crops) in every worker instead of re-sampling them for each candidate. ``fuse``: how
     many of the batches go through the network in one forward pass as ghost batches (each still normalised and
     counted on its own, :mod:`asearch.search.bn`: the same statistics up to float rounding, fewer and larger
-    passes); 1: one pass per batch.
+    passes); 1: one pass per batch. ``kernel``: ``native`` (PyTorch's batch norm) or ``channels_last`` (opt-in,
+    CPU workers with ``channels_last``: a faster batch norm for that layout with few channels, as accurate; its
+    statistics differ in the last bits, which can change a search's ranking, see :mod:`asearch.search.bn`).
     """
 
     batches: int = 200
@@ -90,8 +92,11 @@ class BNConfig:
     data: Optional[Dict[str, Any]] = None
     cache: bool = True
     fuse: int = 4
+    kernel: str = "native"
 
     def __post_init__(self) -> None:
+        if self.kernel not in ("native", "channels_last"):
+            raise ConfigError(f"fitness.bn.kernel: {self.kernel!r} is not one of ['native', 'channels_last']")
         if self.batches < 0 or self.batch_size < 1:
             raise ConfigError(f"fitness.bn: batches must be >= 0 and batch_size >= 1 "
                               f"(got {self.batches}, {self.batch_size})")
@@ -109,7 +114,8 @@ class FitnessConfig:
 
     CPU settings (no effect on CUDA; both measured by ``benchmarks/bench_search.py``): ``channels_last`` stores the
     worker's model in the channels-last layout, which oneDNN convolutions with few channels run far faster on
-    (a 1×1 convolution 4→8 at 64×64, batch 20: 0.2 ms against 3.4 ms in NCHW); ``keep_freed_memory`` makes the
+    (a 1×1 convolution 4→8 at 64×64, batch 20: 0.2 ms against 3.4 ms in NCHW; ``bn.kernel: channels_last``
+    recalibrates that layout faster); ``keep_freed_memory`` makes the
     worker process keep freed tensor memory for reuse (:func:`asearch.runtime.keep_freed_memory`). Scores agree with
     the plain settings up to float rounding.
     """
@@ -276,7 +282,7 @@ class FitnessContext:
                 self.bn_batches = [self._make_batch(i) for i in range(config.bn.batches)]
         self.videos = load_validation_videos(config.validation)
         self._tracker: Any = None
-        self.recalibrator = Recalibrator(self.model)  # BN layers and modules found once
+        self.recalibrator = Recalibrator(self.model, kernel=config.bn.kernel)  # BN layers and modules found once
         self.load_seconds = time.perf_counter() - t0
 
     # -- BN batches --------------------------------------------------------------------------------------------------

@@ -101,6 +101,85 @@ def test_ghost_batches_give_the_statistics_of_separate_passes():
     assert "forward" not in net[1].__dict__
 
 
+@pytest.mark.parametrize("parts", [1, 3])
+@pytest.mark.parametrize("kind", ["plain", "no_affine", "no_running_stats"])
+def test_channels_last_recalibration_matches_separate_float64_passes(parts, kind):
+    """Channels-last CPU batches take their own train-mode batch norm during recalibration: outputs and running
+    statistics those of one float64 pass per part through the layer's own forward (reset, cumulative average), to
+    float32 rounding and at least as close as PyTorch's float32 kernel; the output channels-last, the parts
+    counted."""
+    torch.manual_seed(0)
+    kw = {"affine": False} if kind == "no_affine" else {"track_running_stats": False} if kind == "no_running_stats" \
+        else {}
+    layer = nn.BatchNorm2d(6, momentum=0.3, **kw)
+    if layer.affine:
+        with torch.no_grad():
+            layer.weight.uniform_(0.5, 1.5)
+            layer.bias.normal_()
+    ref, native = nn.BatchNorm2d(6, **kw).double(), nn.BatchNorm2d(6, **kw)
+    for r in (ref, native):
+        r.load_state_dict(layer.state_dict())
+        r.momentum = None  # what recalibration uses
+    x = (torch.randn(2 * parts, 6, 9, 14) * 3 + 5).contiguous(memory_format=torch.channels_last)
+    out = []
+    Recalibrator(layer, kernel="channels_last")([x], lambda b: out.append(layer(b)), parts=parts)
+    y = out[0]
+    assert y.is_contiguous(memory_format=torch.channels_last) and y.shape == x.shape
+    ref_out = torch.cat([ref(xk.double()) for xk in x.chunk(parts)])
+    native_out = torch.cat([native(xk.contiguous()) for xk in x.chunk(parts)])
+    err = (y.double() - ref_out).abs().max().item()
+    assert err < 1e-5 and err <= 2 * (native_out.double() - ref_out).abs().max().item() + 1e-6
+    assert "forward" not in layer.__dict__ and not layer.training and layer.momentum == 0.3
+    if kind == "no_running_stats":
+        assert layer.running_mean is None
+        return
+    assert int(layer.num_batches_tracked) == parts
+    assert torch.allclose(layer.running_mean.double(), ref.running_mean, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(layer.running_var.double(), ref.running_var, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_native_ghost_batches_are_bit_identical_to_separate_passes(layout):
+    """The default kernel writes each part into the stacked output: exactly (bit for bit) the outputs and running
+    statistics of one pass per part through the layer's own forward, concatenated; an unknown kernel is refused."""
+    torch.manual_seed(2)
+    layer, ref = nn.BatchNorm2d(5), nn.BatchNorm2d(5)
+    with torch.no_grad():
+        layer.weight.uniform_(0.5, 1.5)
+        layer.bias.normal_()
+    ref.load_state_dict(layer.state_dict())
+    ref.momentum = None
+    x = (torch.randn(8, 5, 7, 6) * 2 + 1).contiguous(memory_format=layout)
+    out = []
+    Recalibrator(layer)([x], lambda b: out.append(layer(b)), parts=4)
+    ref.train()
+    with torch.no_grad():
+        expected = torch.cat([ref(xk) for xk in x.chunk(4)])
+    assert torch.equal(out[0], expected)
+    assert torch.equal(layer.running_mean, ref.running_mean) and torch.equal(layer.running_var, ref.running_var)
+    assert int(layer.num_batches_tracked) == 4
+    with pytest.raises(ValueError, match="kernel"):
+        Recalibrator(layer, kernel="fast")
+
+
+def test_channels_last_batch_norm_with_a_momentum_counts_each_part():
+    """With a fixed momentum (a layer driven outside Recalibrator) the parts update the running statistics one
+    after another, as separate forward passes do."""
+    from asearch.search.bn import _GhostForward
+
+    torch.manual_seed(1)
+    layer, native = nn.BatchNorm2d(4, momentum=0.3), nn.BatchNorm2d(4, momentum=0.3)
+    layer.running_mean.fill_(2.0)
+    native.load_state_dict(layer.state_dict())
+    x = torch.randn(6, 4, 5, 8).contiguous(memory_format=torch.channels_last)
+    y = _GhostForward(layer, 3, channels_last=True)(x)
+    ref = torch.cat([native(xk.contiguous()) for xk in x.chunk(3)])
+    assert torch.allclose(y, ref, atol=1e-5)
+    assert torch.allclose(layer.running_mean, native.running_mean, atol=1e-6)
+    assert torch.allclose(layer.running_var, native.running_var, atol=1e-6)
+    assert int(layer.num_batches_tracked) == 3
+
+
 def test_fused_recalibration_batches_and_stacking(tiny_supernet, synth_root):
     """fitness.bn.fuse stacks the recalibration batches (ghost batches): BN statistics as with one pass per
     batch (float rounding); stack_batches joins tensors and lists and fills a missing template-language mask."""
@@ -128,6 +207,32 @@ def test_fused_recalibration_batches_and_stacking(tiny_supernet, synth_root):
     assert z["use_template_language"].tolist() == [False, False, True]
     with pytest.raises(ConfigError, match="fuse"):
         BNConfig(fuse=0)
+    with pytest.raises(ConfigError, match="fitness.bn.kernel"):
+        BNConfig(kernel="fast")
+
+
+def test_fitness_with_the_channels_last_kernel(tiny_supernet, synth_root):
+    """fitness.bn.kernel: channels_last reaches the worker's recalibration (channels-last CPU model): the BN
+    statistics differ from the native kernel's in the last bits only."""
+    from asearch.search.bn import batchnorm_layers
+
+    clear_worker_cache()
+    cfg = lambda kernel: FitnessConfig(validation=ValidationConfig(root=str(synth_root), videos=2, frames=6),  # noqa
+                                       bn=BNConfig(batches=2, batch_size=2, fuse=2, kernel=kernel))
+    native = TrackingFitness(tiny_supernet, cfg("native"), device="cpu").context()
+    fast = TrackingFitness(tiny_supernet, cfg("channels_last"), device="cpu").context()
+    assert fast.recalibrator.kernel == "channels_last" and fast.channels_last
+    g = fast.space.random(3)
+    r = fast.score(g)
+    native.score(g)
+    assert 0.0 <= r["suc"] <= 1.0
+    differ = 0
+    for a, b in zip(batchnorm_layers(native.model), batchnorm_layers(fast.model)):
+        assert int(a.num_batches_tracked) == int(b.num_batches_tracked)
+        assert torch.allclose(a.running_mean, b.running_mean, rtol=1e-3, atol=1e-4)
+        assert torch.allclose(a.running_var, b.running_var, rtol=1e-3, atol=1e-4)
+        differ += not torch.equal(a.running_var, b.running_var)
+    assert differ > 0  # the channels-last kernel did run
 
 
 def test_recalibration_pass_gives_every_bn_layer_its_forward_input(tiny_supernet, synth_root):
