@@ -13,13 +13,13 @@ candidate by candidate, so they see the same machine load. Reported per mode:
   end-to-end ratio).
 
 Scoring runs with the fitness config's CPU settings (``channels_last``, ``keep_freed_memory``; ``--plain``: both
-off) and ghost-batched BN recalibration (``--bn-fuse``, ``fitness.bn.fuse``). Both modes are warmed up once
-before timing. Measured on 2 CPU threads with the defaults, 11 runs on one machine: end to end 3.76-4.35x (median
-3.9x), tracking alone 4.8-5.9x (median 5.0x), BN recalibration 26-31 % of a batched candidate; batched scoring at
-152-177 candidates per minute (107-118 before the changes of that round: channel split keeping the channels-last
-layout, one tracker per worker, ghost-batched recalibration without the CAR head, faster crop padding).
-``--plain``: 3.0-3.9x. The spread comes from the machine: within one run the one-video-at-a-time mode alone
-swings by up to 30 %.
+off), ghost-batched BN recalibration (``--bn-fuse``, ``fitness.bn.fuse``) and the BN recalibration kernel
+(``--bn-kernel``, ``fitness.bn.kernel``: ``native`` by default, ``channels_last`` opt-in). Both modes are warmed up
+once before timing. Measured on 2 CPU threads with the defaults, 7 runs of each kernel alternated on one machine:
+``native`` 3.88-4.48x end to end (median 3.9x), BN recalibration 25-29 % of a batched candidate, 151-168 batched
+candidates per minute; ``channels_last`` 4.08-4.29x (median 4.2x), recalibration 20-23 %, 169-182 per minute;
+tracking alone 4.9-6.0x. ``--plain``: 3.0-3.9x. The spread comes from the machine: within one run the
+one-video-at-a-time mode alone swings by up to 30 %.
 
 The supernet is the checkpoint given with ``--checkpoint`` (a checkpoint of ``asearch pretrain``) or, by default, a
 randomly initialised one built from ``experiments/vlt_scar/tiny.yaml`` (``--paper``: the paper's width-1.0,
@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     p.add_argument("--bn-batches", type=int, default=4, help="BN recalibration batches")
     p.add_argument("--bn-batch-size", type=int, default=8)
     p.add_argument("--bn-fuse", type=int, default=4, help="BN batches per forward pass (fitness.bn.fuse)")
+    p.add_argument("--bn-kernel", default="native", choices=["native", "channels_last"],
+                   help="BN recalibration kernel (fitness.bn.kernel)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
@@ -100,7 +102,7 @@ def main(argv=None) -> int:
         cfg = FitnessConfig(validation=ValidationConfig(dataset="synthetic", root=str(root), split="val",
                                                         videos=args.videos, frames=args.frames),
                             bn=BNConfig(batches=args.bn_batches, batch_size=args.bn_batch_size, seed=args.seed,
-                                        fuse=args.bn_fuse),
+                                        fuse=args.bn_fuse, kernel=args.bn_kernel),
                             channels_last=not args.plain, keep_freed_memory=not args.plain)
         t0 = time.perf_counter()
         ctx = TrackingFitness(ckpt, cfg, device=args.device).context()
@@ -123,7 +125,7 @@ def main(argv=None) -> int:
 
     n = len(genomes)
     print(f"# bench_search: {n} candidates x {args.videos} videos x {args.frames} frames, BN {args.bn_batches} x "
-          f"{args.bn_batch_size} (fuse {args.bn_fuse}), device {ctx.device}, torch threads {torch.get_num_threads()}, "
+          f"{args.bn_batch_size} (fuse {args.bn_fuse}, kernel {args.bn_kernel}), device {ctx.device}, torch threads {torch.get_num_threads()}, "
           f"{'paper-size' if args.paper else 'checkpoint' if args.checkpoint else 'tiny'} supernet "
           f"(space {ctx.space.name}, width {ctx.space.width_mult}, {ctx.space.template_size}/{ctx.space.search_size})")
     print(f"# {platform.platform()}, python {platform.python_version()}, torch {torch.__version__}; context load "
