@@ -149,24 +149,28 @@ class _GhostForward:
                              "recalibration batches")
         if self.channels_last and _channels_last_cpu(x):
             return _channels_last_batch_norm(m, x, parts)
-        in_place = parts > 1 and x.device.type == "cpu" and not (torch.is_grad_enabled() and (
-            x.requires_grad or (m.weight is not None and m.weight.requires_grad)))
-        y = torch.empty_like(x) if in_place else None
-        outs = []
-        for xk, yk in zip(x.chunk(parts), y.chunk(parts) if in_place else [None] * parts):
-            factor = 0.0
-            if m.track_running_stats and m.num_batches_tracked is not None:
-                m.num_batches_tracked.add_(1)
-                factor = 1.0 / float(m.num_batches_tracked) if m.momentum is None else m.momentum
-            if in_place:  # the same kernel as F.batch_norm, its output written into the part's slice of y
-                stats = (x.new_empty(0), x.new_empty(0))  # the batch mean and inverse std, unused
-                torch.native_batch_norm(xk, m.weight, m.bias, m.running_mean, m.running_var, True, factor, m.eps,
-                                        out=(yk,) + stats)
-            else:
-                outs.append(F.batch_norm(xk, m.running_mean, m.running_var, m.weight, m.bias, True, factor, m.eps))
-        if in_place:
-            return y
-        return outs[0] if parts == 1 else torch.cat(outs, 0)
+        if parts == 1:
+            return F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, True, self._count(), m.eps)
+        if x.device.type != "cpu" or (torch.is_grad_enabled() and (
+                x.requires_grad or (m.weight is not None and m.weight.requires_grad))):
+            return torch.cat([F.batch_norm(xk, m.running_mean, m.running_var, m.weight, m.bias, True, self._count(),
+                                           m.eps) for xk in x.chunk(parts)], 0)
+        # the same kernel as F.batch_norm, each part's output written into its slice of y
+        y = torch.empty_like(x)
+        unused = (x.new_empty(0), x.new_empty(0))  # the batch mean and inverse std
+        for xk, yk in zip(x.chunk(parts), y.chunk(parts)):
+            torch.native_batch_norm(xk, m.weight, m.bias, m.running_mean, m.running_var, True, self._count(), m.eps,
+                                    out=(yk,) + unused)
+        return y
+
+    def _count(self) -> float:
+        """Count one batch in the layer's running statistics; returns the weight of that batch in them (the
+        cumulative average's ``1/n`` or the momentum; 0 for a layer without running statistics)."""
+        m = self.layer
+        if not m.track_running_stats or m.num_batches_tracked is None:
+            return 0.0
+        m.num_batches_tracked.add_(1)
+        return 1.0 / float(m.num_batches_tracked) if m.momentum is None else m.momentum
 
 
 def _channels_last_cpu(x: torch.Tensor) -> bool:

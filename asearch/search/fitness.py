@@ -95,8 +95,10 @@ class BNConfig:
     kernel: str = "native"
 
     def __post_init__(self) -> None:
-        if self.kernel not in ("native", "channels_last"):
-            raise ConfigError(f"fitness.bn.kernel: {self.kernel!r} is not one of ['native', 'channels_last']")
+        from asearch.search.bn import Recalibrator
+
+        if self.kernel not in Recalibrator.KERNELS:
+            raise ConfigError(f"fitness.bn.kernel: {self.kernel!r} is not one of {list(Recalibrator.KERNELS)}")
         if self.batches < 0 or self.batch_size < 1:
             raise ConfigError(f"fitness.bn: batches must be >= 0 and batch_size >= 1 "
                               f"(got {self.batches}, {self.batch_size})")
