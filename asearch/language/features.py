@@ -71,11 +71,15 @@ class LanguageFeaturizer:
         mode: ``"sentence"`` (vectors of width ``d``) or ``"attribute"`` (width ``4d``).
         missing: strategy for items without language: ``"zero"``, ``"template"`` or ``"attribute"``.
         cache_dir: optional folder for the on-disk feature cache (one ``.pt`` per text).
-        batch_size: texts per encoder call when filling the cache.
+        batch_size: texts per encoder call when filling the cache. The default 1 encodes each text alone, so a text's
+            feature does not depend on which other texts were new at the same moment: the padded length of a batch
+            changes the kernels' shapes and hence the last bits of every row, and a resumed run (its cache empty)
+            would otherwise see other bits than the unbroken run did. Larger values are faster for a cold cache
+            of many texts and give features that agree to float rounding only.
     """
 
     def __init__(self, encoder, mode: str = "sentence", missing: str = "zero",
-                 cache_dir: Optional[Union[str, os.PathLike]] = None, batch_size: int = 64):
+                 cache_dir: Optional[Union[str, os.PathLike]] = None, batch_size: int = 1):
         if mode not in MODES:
             raise ConfigError(f"language mode must be one of {MODES}, got {mode!r} (field: mode)")
         if missing not in MISSING_STRATEGIES:

@@ -16,9 +16,11 @@ Output folder layout::
     out_dir/tensorboard/              only with tensorboard: true (needs the optional tensorboard package)
 
 Resuming (``resume=True``) restores model, optimizer, scheduler, GradScaler, actor state, every rank's RNG
-states, the step and the position in the epoch, so that a run killed after step ``k`` and resumed ends with the same
-weights as an unbroken run (given a loader factory that honours ``skip_batches``, e.g.
-:func:`~asearch.training.distributed.seeded_loader_factory`).
+states, the step, the position in the epoch and the statistics of the steps not logged yet, so that a run paused
+or killed after step ``k`` and resumed ends bit-identical to an unbroken run: the same weights, optimizer state and
+``train_log.csv`` (but for ``sec_per_step``), given a loader factory that honours ``skip_batches`` (e.g.
+:func:`~asearch.training.distributed.seeded_loader_factory`) and language features that do not depend on what was
+cached before (:class:`~asearch.language.features.LanguageFeaturizer` encodes each text alone).
 """
 from __future__ import annotations
 
@@ -281,6 +283,8 @@ class Trainer:
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0
+        self._log_sums: Dict[str, float] = {}  # stats of the steps since the last log row (part of a checkpoint)
+        self._log_count = 0
         self._resume_path = self._find_resume(resume)
         self.net: nn.Module = self.model
         if is_distributed():
@@ -342,6 +346,7 @@ class Trainer:
             "scaler": None if self.scaler is None else self.scaler.state_dict(),
             "actor": self.actor.state_dict() if hasattr(self.actor, "state_dict") else None,
             "rng": rng_all,
+            "log_pending": {"sums": dict(self._log_sums), "count": self._log_count},
             "config": self.config_dict,
             "train": to_dict(self.cfg),
             "build_info": self.build_info,
@@ -383,6 +388,9 @@ class Trainer:
                         "from an unbroken run", path, len(rngs), self.world_size)
         restore_rng_state(rngs[self.rank % len(rngs)])
         self.step, self.epoch, self.batch_in_epoch = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["batch_in_epoch"])
+        pending = ckpt.get("log_pending") or {}  # so that the next log row averages the same steps as unbroken
+        self._log_sums = {str(k): float(v) for k, v in (pending.get("sums") or {}).items()}
+        self._log_count = int(pending.get("count") or 0)
         old = ckpt.get("train") or {}
         changed = sorted(k for k, v in to_dict(self.cfg).items() if k in old and old[k] != v)
         if changed and self.main:
@@ -457,11 +465,10 @@ class Trainer:
                 tb_log = TensorBoardLogger(self.out_dir / "tensorboard", purge_step=resume_step)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and self.progress), dynamic_ncols=True,
                    desc="train")
-        sums: Dict[str, float] = {}
-        count = 0
         last_row: Dict[str, Any] = {}
         last_ckpt: Optional[Path] = None
         tick = time.perf_counter()
+        timed = 0  # steps of this process since the last log row (sec_per_step)
         iterator = None
         try:
             while self.step < cfg.steps:
@@ -484,15 +491,17 @@ class Trainer:
                 stats = self._train_step(batch)
                 self.step += 1
                 for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + v
-                count += 1
+                    self._log_sums[k] = self._log_sums.get(k, 0.0) + v
+                self._log_count += 1
+                timed += 1
                 bar.update(1)
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     now = time.perf_counter()
                     last_row = {"step": self.step, "epoch": self.epoch, "lr": lr}
-                    last_row.update({k: v / count for k, v in sums.items()})
-                    last_row["sec_per_step"] = (now - tick) / count
-                    tick, sums, count = now, {}, 0
+                    last_row.update({k: v / self._log_count for k, v in self._log_sums.items()})
+                    last_row["sec_per_step"] = (now - tick) / max(timed, 1)
+                    tick, timed = now, 0
+                    self._log_sums, self._log_count = {}, 0
                     bar.set_postfix(loss=f"{last_row['loss']:.4f}", lr=f"{lr:.2e}")
                     for logger in (csv_log, tb_log):
                         if logger is not None:

@@ -47,6 +47,16 @@ def test_minilm_tokens_cls_sep_and_padding_invariance(minilm):
     assert torch.allclose(vec[0, 384 * 2:384 * 3], minilm.encode_sentences(["red"])[0], atol=1e-5)
 
 
+def test_featurizer_features_do_not_depend_on_what_was_new_with_them(minilm):
+    """Issue 16: a feature is bit-identical whichever texts were encoded in the same call (a resumed run's empty
+    cache meets the texts in other groups than the unbroken run did)."""
+    texts = ["a red car", "a small black bird flying over the green tree", "the man in a blue shirt"]
+    together = LanguageFeaturizer(minilm).text_features(texts)
+    for i, text in enumerate(texts):
+        assert torch.equal(LanguageFeaturizer(minilm).text_features([text])[0], together[i]), text
+    assert torch.equal(LanguageFeaturizer(minilm).text_features(texts[::-1]), together.flip(0))
+
+
 def test_offline_variables_restored_after_loading(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")

@@ -119,10 +119,16 @@ def test_memory_cache_hit_does_not_call_model():
     enc = FakeEncoder()
     f = LanguageFeaturizer(enc, mode="sentence")
     first, _ = f(["a red car", "a red car", "dog"], [None] * 3, [True] * 3)
-    assert enc.calls == 1 and enc.seen == ["a red car", "dog"]  # duplicates encoded once
+    assert enc.calls == 2 and enc.seen == ["a red car", "dog"]  # duplicates encoded once, each text alone
     second, _ = f(["dog", "a red car"], [None] * 2, [True] * 2)
-    assert enc.calls == 1
+    assert enc.calls == 2
     assert torch.equal(second[0], first[2]) and torch.equal(second[1], first[0])
+
+
+def test_batch_size_groups_the_texts_of_one_encoder_call():
+    enc = FakeEncoder()
+    LanguageFeaturizer(enc, batch_size=2).text_features(["a", "b", "c"])
+    assert enc.calls == 2 and enc.seen == ["a", "b", "c"]
 
 
 def test_disk_cache_new_featurizer_loads_without_model(tmp_path):
