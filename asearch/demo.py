@@ -534,16 +534,19 @@ def _stage_untrained(retrain_cfg: Path, arch: Path, seed: int, run_dir: Path, ou
     """The searched architecture with fresh weights, as a self-describing tracker checkpoint."""
     from asearch import load_architecture
     from asearch.runtime import seed_everything
-    from trackers.registry import build_info, build_model, model_config
+    from trackers.registry import build_info, build_model, language_record, model_config, resolve_language
 
-    model_data = dict(load_yaml(retrain_cfg).get("model") or {})
+    retrain_data = load_yaml(retrain_cfg)
+    model_data = dict(retrain_data.get("model") or {})
     model_data["genome"] = load_architecture(arch).genome.to_official()
     model_data["spos_checkpoint"] = None
     mcfg = model_config(model_data, f"{retrain_cfg} (model)")
     seed_everything(seed)
     model = build_model(mcfg, pretrained=False)
     ckpt = run_dir / "model.pt"
-    atomic_torch_save({"model": model.state_dict(), "build_info": build_info(mcfg)}, ckpt)
+    info = build_info(mcfg)
+    info["language"] = language_record(resolve_language(retrain_data.get("language"), None, f"{retrain_cfg}"))
+    atomic_torch_save({"model": model.state_dict(), "build_info": info}, ckpt)
     return {"checkpoint": _rel(ckpt, out), "params": int(sum(p.numel() for p in model.parameters()))}
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-__all__ = ["ASearchError", "ConfigError", "DataError", "ArchitectureError", "CheckpointError", "ModelNotFoundError"]
+__all__ = ["ASearchError", "ConfigError", "DataError", "ArchitectureError", "CheckpointError", "ModelNotFoundError",
+           "DataWarning"]
 
 
 class ASearchError(Exception):
@@ -34,3 +35,8 @@ class CheckpointError(ASearchError, ValueError):
 
 class ModelNotFoundError(ASearchError, FileNotFoundError):
     """A local model (text encoder, pretrained weights) is missing; the message says what to put where."""
+
+
+class DataWarning(UserWarning):
+    """A dataset file is empty or missing where the toolkit can go on (e.g. a video without language); the
+    message names the file and what is done instead."""

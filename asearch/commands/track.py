@@ -1,7 +1,10 @@
 """`asearch track`: run a trained tracker over a dataset and write one results file per sequence.
 
 The model is rebuilt from the checkpoint (self-describing: see :func:`trackers.registry.load_model`); the YAML
-gives the tracker hyperparameters (``tracker``), the language settings (``language``) and ``device``. Sections that
+gives the tracker hyperparameters (``tracker``), the language settings (``language``) and ``device``. The text
+encoder, language mode, missing-language strategy and max_length that the ``language`` section leaves out (or sets
+to null) are the checkpoint's (:func:`trackers.registry.resolve_language`), so a model tracks with the encoder it was
+trained with; an encoder whose width does not fit the checkpoint is an error that names both. Sections that
 belong to other commands (``train``, ``data``, ...) may sit in the same file and are ignored here; a ``model``
 section is ignored too (the checkpoint's model config wins).
 """
@@ -89,17 +92,25 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Entry point of `asearch track`."""
     from asearch.data.registry import build_dataset
+    from asearch.io import load_torch
     from asearch.runtime import resolve_device
-    from trackers.registry import LanguageConfig, build_featurizer, build_tracker, load_model
+    from trackers.registry import (build_featurizer, build_tracker, check_language_width, checkpoint_language,
+                                   rebuild_model, resolve_language)
     from trackers.runner import run_dataset
 
     cfg = load_track_config(args.config, args.overrides)
-    lang_cfg = from_dict(LanguageConfig, cfg.language, source=str(args.config or "--set"), prefix="language.")
     device = resolve_device(cfg.device)
     genome = genome_from_args(args)
-    model, model_cfg = load_model(args.checkpoint)
+    ckpt = load_torch(args.checkpoint, map_location="cpu")
+    model, model_cfg = rebuild_model(ckpt, str(args.checkpoint))
+    stored = checkpoint_language(ckpt)  # the encoder, mode and width it was trained with
+    del ckpt
+    lang_cfg = resolve_language(cfg.language, stored, source=str(args.config or "--set"))
     dataset = build_dataset(args.dataset, root=args.root, split=args.split)
-    featurizer = build_featurizer(lang_cfg, device) if getattr(model, "uses_language", False) else None
+    featurizer = None
+    if getattr(model, "uses_language", False):
+        featurizer = build_featurizer(lang_cfg, device, stored)
+        check_language_width(featurizer, model, lang_cfg, stored, source=f"checkpoint {args.checkpoint}")
 
     def factory():
         return build_tracker(model, model_cfg, cfg.tracker, featurizer=featurizer, genome=genome, device=device)

@@ -244,7 +244,8 @@ class FitnessContext:
         from asearch.search.bn import Recalibrator
         from asearch.training.recipes import search_space_of
         from supernets.blocks import to_channels_last
-        from trackers.registry import LanguageConfig, build_actor, build_featurizer, get_entry, load_model
+        from trackers.registry import (build_actor, build_featurizer, check_language_width, checkpoint_language,
+                                       get_entry, rebuild_model, resolve_language)
 
         t0 = time.perf_counter()
         self.config = config
@@ -252,7 +253,8 @@ class FitnessContext:
         source = str(supernet)
         ckpt = load_torch(supernet, map_location="cpu")
         stored = ckpt.get("config") if isinstance(ckpt.get("config"), Mapping) else {}
-        self.model, self.model_cfg = load_model(supernet)
+        self.model, self.model_cfg = rebuild_model(ckpt, source)
+        stored_language = checkpoint_language(ckpt)
         del ckpt
         if not getattr(self.model, "needs_genome", False):
             raise ConfigError(f"{source}: this checkpoint holds a fixed architecture, not a supernet; asearch "
@@ -269,11 +271,11 @@ class FitnessContext:
         tracker = _merge(dict(stored.get("tracker") or {}), config.tracker)
         self.tracker_cfg = from_dict(entry.tracker_config_cls, tracker, source=f"{source} + fitness.tracker",
                                      prefix="tracker.")
-        lang = _merge(dict(stored.get("language") or {}), config.language)
-        self.language_cfg = from_dict(LanguageConfig, lang, source=f"{source} + fitness.language", prefix="language.")
+        self.language_cfg = resolve_language(config.language, stored_language, source=f"{source} + fitness.language")
         self.featurizer = None
         if getattr(self.model, "uses_language", False) and self.language_cfg.enabled:
-            self.featurizer = build_featurizer(self.language_cfg, self.device)
+            self.featurizer = build_featurizer(self.language_cfg, self.device, stored_language)
+            check_language_width(self.featurizer, self.model, self.language_cfg, stored_language, source)
         self.actor = build_actor(self.model, self.model_cfg, self.featurizer, stored.get("loss") or {})
         self.protocol = config.validation.protocol or _default_protocol(config.validation.dataset)
         self._pairs = None

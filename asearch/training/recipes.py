@@ -438,7 +438,8 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     from asearch.training.distributed import init_distributed
     from asearch.training.optim import build_optimizer, build_scheduler
     from asearch.training.trainer import Trainer
-    from trackers.registry import build_actor, build_featurizer, build_info, build_model, model_config
+    from trackers.registry import (build_actor, build_featurizer, build_info, build_model, check_language_width,
+                                   language_record, model_config)
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -504,11 +505,7 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     featurizer = None
     if uses_language and cfg.language.enabled:
         featurizer = build_featurizer(cfg.language, device)
-        dim = getattr(model, "language_dim", None)
-        if dim is not None and featurizer.dim != int(dim):
-            raise ConfigError(f"{source}: the language featurizer gives {featurizer.dim}-d vectors "
-                              f"(language.encoder {cfg.language.encoder or 'default'}, mode {cfg.language.mode}) "
-                              f"but the model expects {dim} (model.supernet.language_dim)")
+        check_language_width(featurizer, model, cfg.language, source=source)
     space = search_space_of(model) if mode == "pretrain" else None
     if mode == "pretrain" and space is None:
         raise ConfigError(f"{source}: model '{model_cfg.name}' exposes no search space to sample paths from")
@@ -524,6 +521,8 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     scheduler = build_scheduler(optimizer, cfg.train)
     binfo = build_info(model_cfg)
     binfo["mode"] = mode
+    if featurizer is not None:  # track and search rebuild the same language branch from it
+        binfo["language"] = language_record(cfg.language, featurizer)
     if space is not None:
         binfo["search_space"] = space.to_dict()
     trainer = Trainer(model, actor, factory, optimizer, scheduler, cfg.train, out, device=device,

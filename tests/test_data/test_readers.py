@@ -12,7 +12,7 @@ from asearch.data import (
 )
 from asearch.data.attributes import LASOT_ATTRIBUTES, read_attribute_flags
 from asearch.data.datasets import lasot_test_names, natural_key, read_boxes
-from asearch.errors import ConfigError, DataError
+from asearch.errors import ConfigError, DataError, DataWarning
 
 
 def _lasot(root, split="test", **kw):
@@ -102,7 +102,7 @@ def test_lasot_missing_flag_files_fall_back_to_box_size(tmp_path, write_lasot_vi
     (lambda f: (f / "groundtruth.txt").write_text("1,2,3,4,5\n1,2,3,4\n1,2,3,4\n"), "expected 4 values"),
     (lambda f: (f / "full_occlusion.txt").write_text("0,1"), "2 flags but 3 boxes"),
     (lambda f: (f / "out_of_view.txt").write_text("0,2,0"), "flags must be 0 or 1"),
-    (lambda f: (f / "nlp.txt").write_text("  \n"), "language file is empty"),
+    (lambda f: (f / "nlp.txt").write_bytes(b"a red \xff\xfe plane\n"), "not UTF-8 text \\(byte 6"),
 ])
 def test_lasot_bad_input_names_file(lasot_root, breakage, message):
     folder = lasot_root / "airplane" / "airplane-1"
@@ -111,6 +111,29 @@ def test_lasot_bad_input_names_file(lasot_root, breakage, message):
     with pytest.raises(DataError, match=message) as err:
         ds["airplane-1"]
     assert str(folder) in str(err.value)
+
+
+@pytest.mark.parametrize("what", ["empty", "missing"])
+def test_lasot_empty_or_missing_language_file_warns_once_and_gives_no_language(lasot_root, what):
+    from asearch.data.datasets import base
+    from asearch.errors import DataWarning
+
+    folder = lasot_root / "airplane" / "airplane-1"
+    if what == "empty":
+        (folder / "nlp.txt").write_text("  \n\n")
+    else:
+        (folder / "nlp.txt").unlink()
+    base._WARNED_LANGUAGE.clear()
+    with pytest.warns(DataWarning, match=f"the language file is {what}") as caught:
+        seq = _lasot(lasot_root)["airplane-1"]
+    assert seq.sentence is None and not seq.has_language
+    assert len(caught) == 1 and str(folder / "nlp.txt") in str(caught[0].message)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same file again: no second warning
+        assert _lasot(lasot_root)["airplane-1"].sentence is None
+    assert _lasot(lasot_root)["bird-2"].sentence  # the other videos keep theirs
 
 
 def test_lasot_missing_img_folder(lasot_root):
@@ -255,8 +278,8 @@ def test_otb99_lang_layout_separators_and_splits(tmp_path, write_frames):
     assert [f.rsplit("/", 1)[1] for f in train["David"].frames] == ["0300.jpg", "0301.jpg"]
     assert len(OTB99LangDataset(tmp_path, split="all")) == 4
     (tmp_path / "OTB_query_test" / "Car4.txt").write_text("")
-    with pytest.raises(DataError, match="language file is empty"):
-        OTB99LangDataset(tmp_path, split="test")["Car4"]
+    with pytest.warns(DataWarning, match="language file is empty"):
+        assert OTB99LangDataset(tmp_path, split="test")["Car4"].sentence is None
 
 
 # --------------------------------------------------------------------------------------------------------- GOT-10k

@@ -172,8 +172,11 @@ def test_model_config_errors():
         TransTModelConfig(supernet={"search_size": 255})
 
 
-def test_optimisation_decreases_loss(crops):
-    torch.manual_seed(0)
+@pytest.mark.outcome
+def test_optimisation_decreases_loss(crops, outcome):
+    """12 AdamW steps on one batch. Measured (model seeds 0-3 x 1 and 2 threads): loss drop 0.24-0.33 (needs
+    > 0.10); the last loss below the best earlier one by 1.6-4.2 % (needs > 0)."""
+    torch.manual_seed(outcome.seed)
     z, x = crops
     fusion, head = tiny_fusion()
     model = TransT(resnet50(width_mult=0.125), fusion, head, template_size=64, search_size=128).train()
@@ -181,13 +184,15 @@ def test_optimisation_decreases_loss(crops):
     boxes = torch.tensor([[40.0, 36.0, 80.0, 92.0], [20.0, 30.0, 70.0, 60.0]])
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     losses = []
-    for _ in range(6):
+    for _ in range(12):
         loss, _ = loss_fn(model(z, x), boxes, 128, 8)
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.9 * losses[0] and losses[-1] == min(losses), losses
+    outcome.check("loss drop", 1.0 - losses[-1] / losses[0], 0.1, f"losses {[round(v, 4) for v in losses]}")
+    # the last step is the lowest: its margin below the best earlier loss, relative
+    outcome.check("last step lowest", 1.0 - losses[-1] / min(losses[:-1]), 0.0, f"losses {losses}")
 
 
 # ----------------------------------------------------------------------------------------------------------------------

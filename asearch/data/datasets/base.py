@@ -10,6 +10,7 @@ from __future__ import annotations
 import abc
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence as Seq, Tuple, Union
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from asearch.data.attributes import load_attribute_words
 from asearch.data.sequence import Sequence
-from asearch.errors import DataError
+from asearch.errors import DataError, DataWarning
 
 __all__ = [
     "SequenceDataset",
@@ -113,20 +114,41 @@ def read_int_values(path: PathLike, field: str) -> np.ndarray:
     return np.asarray(values, dtype=np.int64)
 
 
-def read_sentence(path: PathLike, field: str = "language", allow_empty: bool = False) -> Optional[str]:
-    """The language description in ``path`` (lines joined by a space), None when the file does not exist.
+_WARNED_LANGUAGE: set = set()  # files already warned about in this process (one warning per file)
 
-    An empty file raises :class:`DataError` unless ``allow_empty`` (then None is returned).
+
+def _warn_no_language(path: Path, what: str) -> None:
+    key = str(path.resolve()) if path.exists() else str(path.absolute())
+    if key in _WARNED_LANGUAGE:
+        return
+    _WARNED_LANGUAGE.add(key)
+    warnings.warn(f"{path}: the language file is {what}; the video is treated as having no language "
+                  "(language.missing decides: zero, template or attribute)", DataWarning, stacklevel=3)
+
+
+def read_sentence(path: PathLike, field: str = "language", expected: bool = True) -> Optional[str]:
+    """The language description in ``path`` (lines joined by a space, white space folded), or None.
+
+    An empty file (TNL2K ships some) and, when ``expected`` (the layout has one per video), a missing file give
+    None with one :class:`~asearch.errors.DataWarning` naming the file: the video then has no language and the
+    configured ``language.missing`` strategy (paper 000 Table 7) applies in training, tracking and evaluation.
+    Bytes that are not UTF-8 text raise :class:`DataError` naming the file, the field and the byte offset.
     """
     path = Path(path)
     if not path.is_file():
+        if expected:
+            _warn_no_language(path, "missing")
         return None
-    text = " ".join(line.strip() for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines())
-    text = " ".join(text.split())
+    raw = path.read_bytes()
+    try:
+        decoded = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"not UTF-8 text (byte {exc.start}: {raw[exc.start:exc.start + 1]!r})", path=path,
+                        field=field) from None
+    text = " ".join(" ".join(line.strip() for line in decoded.splitlines()).split())
     if not text:
-        if allow_empty:
-            return None
-        raise DataError("the language file is empty", path=path, field=field)
+        _warn_no_language(path, "empty")
+        return None
     return text
 
 

@@ -66,6 +66,6 @@ class TNL2KDataset(SequenceDataset):
         visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
         return Sequence(
             name=name, frames=frames, boxes=boxes, visible=visible,
-            sentence=read_sentence(folder / "language.txt", field="language", allow_empty=True),
+            sentence=read_sentence(folder / "language.txt", field="language"),
             dataset=self.dataset_name, meta={"annotation_path": str(gt_path)},
         )
