@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
     summary = run_demo(args.out, fast=args.fast, seed=args.seed, config=args.config, overrides=args.overrides,
                        progress=not args.no_progress)
     keys = ("suc_vl", "suc_vision_only", "suc_untrained", "suc_search_best", "suc_random_best")
-    print(json.dumps({k: round(summary[k], 4) for k in keys}))
+    printed = {k: round(summary[k], 4) for k in keys}
+    printed["skipped_now"] = summary["skipped_now"]  # the stages a resumed run did not run again
+    print(json.dumps(printed))
     print(f"asearch demo: report in {args.out}/report.md, numbers in {args.out}/summary.json "
           f"({summary['seconds']['total']:.0f} s of stages)")
     return 0
