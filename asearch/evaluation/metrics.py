@@ -21,7 +21,8 @@ in centre differences) but disagree on what changes results, so each policy is a
     every threshold); thresholds ``linspace(0, 1, 21)`` with ``>``; P at 20 px.
 ``got10k``
     Frame 0 excluded; frames with cover 0 (``visible`` False) or a non-finite ground truth dropped; prediction and
-    ground truth clipped to the image (geometric clipping of the corners to ``[0, W] x [0, H]``); IoUs pooled over
+    ground truth bounded by the image as the toolkit's ``rect_iou(bound=(W, H))``: ``x`` clamped to ``[0, W]``, then
+    ``w`` to ``[0, W - x]`` (likewise ``y``, ``h``; a box left of the image keeps its width); IoUs pooled over
     all frames of all sequences: AO = mean IoU, SR@0.5 / SR@0.75 = fraction of IoU ``>`` 0.5 / 0.75; success
     curve on 101 points.
 ``trackingnet`` (TrackingNet devkit)
@@ -116,13 +117,15 @@ def repair_predictions(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 
 def _clip_to_image(boxes: np.ndarray, size: Tuple[float, float]) -> np.ndarray:
-    """Clip ``x, y, w, h`` boxes to the image ``[0, W] x [0, H]`` (corners clipped, then size recomputed)."""
+    """Bound ``x, y, w, h`` boxes by the image as the GOT-10k toolkit's ``rect_iou(..., bound=(W, H))`` does:
+    ``x`` clamped to ``[0, W]``, then ``w`` to ``[0, W - x]`` (the same for ``y``, ``h``). The left / top edge is
+    moved, not cut: ``[-10, 0, 20, 10]`` becomes ``[0, 0, 20, 10]``, not ``[0, 0, 10, 10]``."""
     w_img, h_img = float(size[0]), float(size[1])
-    x1 = np.clip(boxes[:, 0], 0.0, w_img)
-    y1 = np.clip(boxes[:, 1], 0.0, h_img)
-    x2 = np.clip(boxes[:, 0] + boxes[:, 2], 0.0, w_img)
-    y2 = np.clip(boxes[:, 1] + boxes[:, 3], 0.0, h_img)
-    return np.stack([x1, y1, x2 - x1, y2 - y1], axis=1)
+    x = np.clip(boxes[:, 0], 0.0, w_img)
+    y = np.clip(boxes[:, 1], 0.0, h_img)
+    w = np.clip(boxes[:, 2], 0.0, w_img - x)
+    h = np.clip(boxes[:, 3], 0.0, h_img - y)
+    return np.stack([x, y, w, h], axis=1)
 
 
 def _thresholds(protocol: str) -> Dict[str, np.ndarray]:

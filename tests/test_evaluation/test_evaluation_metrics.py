@@ -115,27 +115,71 @@ def test_border_boxes_and_nan_ground_truth():
 
 
 def test_got10k_protocol_worked_example():
-    # image 100 x 50. Frame 0 excluded; cover-0 frames dropped; boxes clipped to the image; IoUs pooled.
+    # image 100 x 50. Frame 0 excluded; cover-0 frames dropped; boxes bounded by the image as the toolkit's
+    # rect_iou(bound=(W, H)): x to [0, W], then w to [0, W - x] (likewise y, h); IoUs pooled.
     gt1 = np.array([[10, 10, 20, 20], [10, 10, 20, 20], [10, 10, 20, 20], [90, 10, 20, 20]], float)
     pred1 = np.array([[0, 0, 1, 1], [20, 10, 20, 20], [10, 10, 20, 20], [95, 10, 20, 20]], float)
     vis1 = np.array([True, True, False, True])
     # f1: inter 10x20 = 200, union 600: 1/3. f3: GT clipped to (90, 10, 10, 20), prediction to (95, 10, 5, 20):
     # inter 100, union 200: 0.5 (0.6 without clipping).
     gt2 = np.array([[0, 0, 10, 10], [0, 0, 10, 10]], float)
-    pred2 = np.array([NAN4, [-10, 0, 20, 10]], float)  # clipped to (0, 0, 10, 10): IoU 1
+    # bounded to (0, 0, 20, 10), the width kept: inter 100, union 200: 0.5 (corner clipping would give IoU 1)
+    pred2 = np.array([NAN4, [-10, 0, 20, 10]], float)
     res = ope([pred1, pred2], [gt1, gt2], visible=[vis1, None], protocol="got10k",
               image_sizes=[(100, 50), (100, 50)])
-    assert res["ao"] == pytest.approx((1 / 3 + 0.5 + 1.0) / 3)
-    assert res["sr50"] == pytest.approx(1 / 3)  # 0.5 > 0.5 is false
-    assert res["sr75"] == pytest.approx(1 / 3)
-    np.testing.assert_allclose(res["per_sequence"]["ao"], [(1 / 3 + 0.5) / 2, 1.0])
+    assert res["ao"] == pytest.approx((1 / 3 + 0.5 + 0.5) / 3)
+    assert res["sr50"] == 0.0  # 0.5 > 0.5 is false
+    assert res["sr75"] == 0.0
+    np.testing.assert_allclose(res["per_sequence"]["ao"], [(1 / 3 + 0.5) / 2, 0.5])
     np.testing.assert_array_equal(res["per_sequence"]["n_frames"], [2, 1])
-    # 101-point curve: IoU 1/3 counts at t = 0..0.33 (34), 0.5 at 0..0.49 (50), 1 at 0..0.99 (100)
+    # 101-point curve: IoU 1/3 counts at t = 0..0.33 (34), each 0.5 at 0..0.49 (50)
     assert res["success_curve"].shape == (101,)
-    assert res["suc"] == pytest.approx((34 + 50 + 100) / 303)
+    assert res["suc"] == pytest.approx((34 + 50 + 50) / 303)
     assert res["n_frames"] == 3
     with pytest.raises(ConfigError, match="image_sizes"):
         ope([pred1], [gt1], protocol="got10k")
+
+
+def _toolkit_rect_iou(rects1: np.ndarray, rects2: np.ndarray, bound) -> np.ndarray:
+    """The GOT-10k toolkit's rect_iou with a bound, written out from its rules: x clamped to [0, W], w to
+    [0, W - x] (likewise y, h) for both sets; intersection / (union + eps), clipped to [0, 1]."""
+    r1, r2 = rects1.astype(float).copy(), rects2.astype(float).copy()
+    for r in (r1, r2):
+        r[:, 0] = np.clip(r[:, 0], 0, bound[0])
+        r[:, 1] = np.clip(r[:, 1], 0, bound[1])
+        r[:, 2] = np.clip(r[:, 2], 0, bound[0] - r[:, 0])
+        r[:, 3] = np.clip(r[:, 3], 0, bound[1] - r[:, 1])
+    x1, y1 = np.maximum(r1[:, 0], r2[:, 0]), np.maximum(r1[:, 1], r2[:, 1])
+    x2 = np.minimum(r1[:, 0] + r1[:, 2], r2[:, 0] + r2[:, 2])
+    y2 = np.minimum(r1[:, 1] + r1[:, 3], r2[:, 1] + r2[:, 3])
+    inter = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
+    union = r1[:, 2] * r1[:, 3] + r2[:, 2] * r2[:, 3] - inter
+    return np.clip(inter / (union + np.finfo(float).eps), 0.0, 1.0)
+
+
+def test_got10k_ao_and_sr_match_the_toolkit_rules_on_random_boxes():
+    """Random sequences with boxes reaching out of the image on every side: AO, SR0.5 and SR0.75 equal the
+    toolkit's rules (frame 0 left out, cover-0 frames dropped, IoUs of every sequence pooled)."""
+    rng = np.random.default_rng(3)
+    preds, gts, vis, sizes, pooled = [], [], [], [], []
+    for _ in range(6):
+        n = int(rng.integers(5, 40))
+        size = (float(rng.integers(40, 200)), float(rng.integers(40, 200)))
+        gt = np.column_stack([rng.uniform(-20, size[0], n), rng.uniform(-20, size[1], n),
+                              rng.uniform(2, 60, (n, 2))])
+        pred = gt + rng.normal(0, 8, (n, 4))
+        pred[:, 2:] = np.abs(pred[:, 2:]) + 1.0
+        cover = rng.random(n) > 0.2
+        preds.append(pred), gts.append(gt), vis.append(cover), sizes.append(size)
+        ious = _toolkit_rect_iou(pred[1:], gt[1:], size)
+        pooled.append(ious[cover[1:]])
+    ious = np.concatenate(pooled)
+    res = ope(preds, gts, visible=vis, protocol="got10k", image_sizes=sizes)
+    assert res["n_frames"] == len(ious) > 50
+    assert res["ao"] == pytest.approx(float(np.mean(ious)), abs=1e-12)
+    assert res["sr50"] == pytest.approx(float(np.mean(ious > 0.5)), abs=1e-12)
+    assert res["sr75"] == pytest.approx(float(np.mean(ious > 0.75)), abs=1e-12)
+    assert 0.0 < res["sr75"] < res["sr50"] < 1.0  # the thresholds are exercised
 
 
 def test_trackingnet_protocol_worked_example():
