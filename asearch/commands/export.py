@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                                    "subnet's weights inherited from the supernet.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--search", help="a search output folder (its best.json is exported)")
-    src.add_argument("--genome", help="official JSON [[20],[20],[4],[4]] or a file holding a genome")
+    src.add_argument("--genome", help="official JSON [[20],[20],[4],[4]], a file holding a genome, or "
+                                      "official:vlt_scar / official:vlt_tt")
     p.add_argument("--supernet", help="supernet checkpoint (required with --genome and with --weights)")
     p.add_argument("--out", required=True, help="architecture JSON to write")
     p.add_argument("--weights", help="also write the subnet with its inherited weights, and the supernet tracker's "

@@ -22,7 +22,8 @@ def add_parser(sub) -> None:
                                    "named by model.name, optionally starting from its inherited supernet weights "
                                    "(--weights); vision-only baselines take neither.")
     add_train_args(p)
-    p.add_argument("--arch", help="architecture JSON (asearch export) or official genome JSON [[20],[20],[4],[4]]")
+    p.add_argument("--arch", help="architecture JSON (asearch export), official genome JSON [[20],[20],[4],[4]], or "
+                                  "official:vlt_scar / official:vlt_tt (the paper's searched subnets)")
     p.add_argument("--weights", help="inherited weights (asearch export --weights subnet.pt): the subnet, and its "
                                      "neck and head unless retrain.inherit=backbone")
     p.set_defaults(func=run)

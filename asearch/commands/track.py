@@ -76,7 +76,8 @@ def add_parser(sub) -> None:
     add_config_args(p)
     p.add_argument("--checkpoint", required=True, help="model checkpoint (stores its model config)")
     p.add_argument("--genome", help="path through a supernet model: official JSON [[20],[20],[4],[4]]")
-    p.add_argument("--arch", help="architecture JSON (asearch export) giving the genome of a supernet model")
+    p.add_argument("--arch", help="architecture JSON (asearch export) giving the genome of a supernet model, or "
+                                  "official:vlt_scar / official:vlt_tt (the paper's searched subnets)")
     p.add_argument("--dataset", required=True, help="dataset name (e.g. synthetic, lasot, tnl2k)")
     p.add_argument("--root", help="dataset root (default: $ASEARCH_<NAME>_ROOT)")
     p.add_argument("--split", default="test", help="dataset split (default: test)")

@@ -18,7 +18,8 @@ nni sample of the space's declared genes and ``genome.official`` the official VL
 ``validation`` and ``supernet_sha256`` may be ``null`` (a genome typed in by hand), ``frames`` is ``null`` for full
 videos. :func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError`
 naming the bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
-or a bare JSON list of lists / flat list of 48 genes).
+or a bare JSON list of lists / flat list of 48 genes), and the paper's searched architectures by name:
+``official:vlt_scar`` and ``official:vlt_tt`` (:data:`OFFICIAL_GENOMES`).
 """
 from __future__ import annotations
 
@@ -47,10 +48,23 @@ __all__ = [
     "load_genome",
     "find_official_cand",
     "sha256_file",
+    "OFFICIAL_GENOMES",
+    "OFFICIAL_PREFIX",
 ]
 
 FORMAT = "asearch-architecture"
 FORMAT_VERSION = 1
+
+# The genomes searched in the VLT paper, as released with its configs (experiments/VLT_SCAR.yaml and VLT_TT.yaml of
+# the official code, key CAND): [template backbone 20, search backbone 20, template mixers 4, search mixers 4];
+# gene 0/1/2 = ShuffleNetV2 k3/k5/k7, 3 = Shuffle-Xception.
+OFFICIAL_GENOMES: Dict[str, List[List[int]]] = {
+    "vlt_scar": [[2, 2, 2, 0, 3, 1, 3, 3, 3, 0, 2, 3, 0, 2, 2, 2, 2, 3, 2, 1],
+                 [1, 3, 0, 2, 1, 2, 2, 3, 1, 2, 3, 0, 3, 1, 2, 3, 3, 3, 2, 0], [3, 0, 3, 0], [3, 0, 3, 0]],
+    "vlt_tt": [[3, 3, 2, 2, 3, 3, 0, 0, 2, 3, 3, 2, 2, 2, 0, 3, 2, 1, 1, 3],
+               [2, 1, 0, 3, 3, 1, 2, 0, 0, 0, 1, 1, 3, 3, 3, 0, 2, 1, 3, 2], [3, 0, 3, 0], [3, 0, 3, 0]],
+}
+OFFICIAL_PREFIX = "official:"
 
 
 def _toolkit_version() -> str:
@@ -351,10 +365,17 @@ def _official_architecture(lists: Any, source: str, space: Optional[VLTSpace] = 
 def load_architecture(path: Union[str, Path]) -> Architecture:
     """Read and validate an architecture file.
 
-    Accepts the architecture JSON of :func:`save_architecture`, an official VLT YAML with a ``CAND`` key, or a bare
-    JSON list of lists (official form) / flat list of genes. Official inputs give an :class:`Architecture` with
+    Accepts the architecture JSON of :func:`save_architecture`, an official VLT YAML with a ``CAND`` key, a bare
+    JSON list of lists (official form) / flat list of genes, or ``official:vlt_scar`` / ``official:vlt_tt`` (the
+    paper's searched genomes, :data:`OFFICIAL_GENOMES`). Official inputs give an :class:`Architecture` with
     only the genome known (``flops``/``params``/``validation`` are ``None``).
     """
+    if str(path).startswith(OFFICIAL_PREFIX):
+        name = str(path)[len(OFFICIAL_PREFIX):]
+        if name not in OFFICIAL_GENOMES:
+            raise ArchitectureError(f"--arch {path}: no released architecture '{name}' (known: "
+                                    f"{', '.join(OFFICIAL_PREFIX + k for k in OFFICIAL_GENOMES)})")
+        return _official_architecture([list(part) for part in OFFICIAL_GENOMES[name]], str(path))
     path = Path(path)
     source = str(path)
     if not path.is_file():
@@ -383,7 +404,8 @@ def load_architecture(path: Union[str, Path]) -> Architecture:
 
 
 def load_genome(spec: Union[str, Path]) -> Genome:
-    """A genome from a file (architecture JSON, official YAML/JSON) or from inline JSON text (``[[..],..]``)."""
+    """A genome from a file (architecture JSON, official YAML/JSON), ``official:<name>`` or inline JSON text
+    (``[[..],..]``)."""
     text = str(spec).strip()
     if text.startswith("["):
         try:

@@ -164,6 +164,20 @@ def test_official_bare_lists_flat_and_ost(tmp_path):
     assert ost.template == () and ost.search_mixer == (0, 0, 1, 1)
 
 
+def test_released_architectures_by_name():
+    """``official:vlt_scar`` / ``official:vlt_tt`` are the genomes of the released VLT configs (CAND of
+    experiments/VLT_SCAR.yaml and VLT_TT.yaml); an unknown name lists the known ones."""
+    scar = [[2, 2, 2, 0, 3, 1, 3, 3, 3, 0, 2, 3, 0, 2, 2, 2, 2, 3, 2, 1],
+            [1, 3, 0, 2, 1, 2, 2, 3, 1, 2, 3, 0, 3, 1, 2, 3, 3, 3, 2, 0], [3, 0, 3, 0], [3, 0, 3, 0]]
+    tt = [[3, 3, 2, 2, 3, 3, 0, 0, 2, 3, 3, 2, 2, 2, 0, 3, 2, 1, 1, 3],
+          [2, 1, 0, 3, 3, 1, 2, 0, 0, 0, 1, 1, 3, 3, 3, 0, 2, 1, 3, 2], [3, 0, 3, 0], [3, 0, 3, 0]]
+    arch = load_architecture("official:vlt_scar")
+    assert arch.genome.to_official() == scar and arch.space.name == "vlt" and arch.validation is None
+    assert load_genome("official:vlt_tt") == Genome.from_official(tt)
+    with pytest.raises(ArchitectureError, match="no released architecture 'siamcar'.*official:vlt_scar"):
+        load_architecture("official:siamcar")
+
+
 def test_official_bad_cand(tmp_path):
     bad = copy.deepcopy(OFFICIAL)
     bad[2][1] = 4
