@@ -243,7 +243,8 @@ def test_tnl2k_quirks(tmp_path, write_frames):
     np.testing.assert_array_equal(seq.boxes[0], [-5, -3, 20, 30])  # negative x/y kept
     assert seq.visible.tolist() == [True, False, True]  # 0,0,0,0 = absent
     assert seq.sentence == "the bike in red"
-    assert ds["advSamp_1"].sentence is None  # empty language file allowed
+    with pytest.warns(DataWarning, match="advSamp_1/language.txt: the language file is empty"):
+        assert ds["advSamp_1"].sentence is None  # an empty language file: no language, one warning
     with pytest.raises(DataError, match="no folder for split 'train'"):
         TNL2KDataset(tmp_path, split="train")
 
@@ -259,6 +260,9 @@ def _otb(root, write_frames):
     (v / "David" / "groundtruth_rect.txt").write_text("1,1,5,5\n2,2,5,5\n")
     write_frames(v / "Jogging" / "img", ["0001.jpg", "0002.jpg"])
     (v / "Jogging" / "groundtruth_rect.1.txt").write_text("1,1,2,2\n1,1,2,2\n")
+    (v / "Jogging" / "groundtruth_rect.2.txt").write_text("3,3,2,2\n4,4,2,2\n")
+    write_frames(v / "Human4" / "img", ["0001.jpg", "0002.jpg"])
+    (v / "Human4" / "groundtruth_rect.2.txt").write_text("7,7,3,3\n8,8,3,3\n")  # the only annotation
     for split, videos in (("train", ["Biker", "David"]), ("test", ["Car4", "Jogging-1"])):
         q = root / f"OTB_query_{split}"
         q.mkdir(parents=True)
@@ -277,6 +281,12 @@ def test_otb99_lang_layout_separators_and_splits(tmp_path, write_frames):
     assert train.names == ["Biker", "David"]
     assert [f.rsplit("/", 1)[1] for f in train["David"].frames] == ["0300.jpg", "0301.jpg"]
     assert len(OTB99LangDataset(tmp_path, split="all")) == 4
+    # every video folder, as a split file sees them: the two targets of Jogging apart, Human4 under its own name
+    everything = OTB99LangDataset(tmp_path, split=None)
+    assert everything.names == ["Biker", "Car4", "David", "Human4", "Jogging-1", "Jogging-2"]
+    np.testing.assert_array_equal(everything["Human4"].boxes, [[7, 7, 3, 3], [8, 8, 3, 3]])
+    np.testing.assert_array_equal(everything["Jogging-2"].boxes, [[3, 3, 2, 2], [4, 4, 2, 2]])
+    assert everything["Jogging-2"].frames == everything["Jogging-1"].frames
     (tmp_path / "OTB_query_test" / "Car4.txt").write_text("")
     with pytest.warns(DataWarning, match="language file is empty"):
         assert OTB99LangDataset(tmp_path, split="test")["Car4"].sentence is None
@@ -317,10 +327,16 @@ def test_got10k_meta_labels_and_first_frame_only_test(tmp_path, write_frames):
     with pytest.raises(DataError, match="2 labels but 3 frames"):
         GOT10kDataset(tmp_path, split="train")[0]
     (video / "cover.label").write_text("8\n0\n0\n")
+    # one missing key: that field is None, the others are read, one warning names the file and the key
+    (video / "meta_info.ini").write_text(META.replace("object_class: dove\n", ""))
+    with pytest.warns(DataWarning, match=r"meta_info.ini: key\(s\) object_class missing"):
+        seq = GOT10kDataset(tmp_path, split="train")[0]
+    assert seq.category is None and seq.sentence == "walking bird animal"
+    assert seq.attributes == ["bird", "animal", "none", "none"]
     (video / "meta_info.ini").write_text(META.replace("root_class: animal\n", ""))
-    with pytest.raises(DataError, match="key 'root_class' missing") as err:
-        GOT10kDataset(tmp_path, split="train")[0]
-    assert err.value.path.endswith("meta_info.ini")
+    with pytest.warns(DataWarning, match="root_class"):
+        seq = GOT10kDataset(tmp_path, split="train")[0]
+    assert seq.category == "dove" and seq.attributes == ["bird", "none", "none", "none"]
 
 
 # ----------------------------------------------------------------------------------------------------- TrackingNet

@@ -16,11 +16,14 @@ above 0; the cover labels are kept in ``Sequence.meta["cover"]`` (the GOT-10k pr
 Language (paper 000, §4.1): GOT-10k has no sentence, so the pseudo sentence "<object> <motion> <major> <root>"
 is made from meta_info.ini (e.g. "dove walking bird animal"), and the attribute words default to
 ``[major, root, "none", "none"]`` (**choice**: the unknown color and position get the paper's filler word
-"none"); an attribute-word annotation passed to the reader replaces them. The test split's ground truth has the
+"none"); an attribute-word annotation passed to the reader replaces them. A key missing from meta_info.ini gives
+``None`` for its field (the category for ``object_class``; the sentence is made of the other words, the attribute
+word becomes "none") and one :class:`~asearch.errors.DataWarning` naming the file and the key. The test split's ground truth has the
 first box only: the other rows are NaN (``meta["first_frame_only"]``).
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -30,7 +33,7 @@ from asearch.data.datasets.base import (
     SequenceDataset, list_images, natural_key, pad_first_frame_only, read_boxes, read_int_values,
 )
 from asearch.data.sequence import Sequence
-from asearch.errors import DataError
+from asearch.errors import DataError, DataWarning
 
 __all__ = ["GOT10kDataset", "read_meta_info"]
 
@@ -111,13 +114,15 @@ class GOT10kDataset(SequenceDataset):
         meta_path = folder / "meta_info.ini"
         if meta_path.is_file():
             info = read_meta_info(meta_path)
-            for key in _META_KEYS:
-                if not info.get(key):
-                    raise DataError(f"sequence '{name}': key '{key}' missing or empty", path=meta_path, field=key)
-            words = [info[k] for k in _META_KEYS]
-            sentence = " ".join(w.replace("_", " ") for w in words)
-            attributes = [info["major_class"], info["root_class"], "none", "none"]
-            category = info["object_class"]
+            missing = [k for k in _META_KEYS if not info.get(k)]
+            if missing:
+                warnings.warn(DataWarning(
+                    f"{meta_path}: key(s) {', '.join(missing)} missing or empty; those fields are None (the pseudo "
+                    "sentence is made of the other words, the attribute words get the filler 'none')"), stacklevel=2)
+            words = [info[k] for k in _META_KEYS if info.get(k)]
+            sentence = " ".join(w.replace("_", " ") for w in words) or None
+            attributes = [info.get("major_class") or "none", info.get("root_class") or "none", "none", "none"]
+            category = info.get("object_class") or None
             meta["meta_info"] = info
         return Sequence(name=name, frames=frames, boxes=boxes, visible=visible, sentence=sentence,
                         attributes=attributes, dataset=self.dataset_name, category=category, meta=meta)

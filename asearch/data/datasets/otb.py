@@ -8,8 +8,10 @@ Layout implemented (the release; the videos may also sit directly under the root
     root/OTB_query_test/<video>.txt                  sentence of each test video
 
 The split is the query folder: ``train`` lists ``OTB_query_train``, ``test`` lists ``OTB_query_test``, ``all`` both.
-Videos with two targets (``Jogging-1``/``Jogging-2``) read ``Jogging/groundtruth_rect.1.txt`` when no folder of
-their own exists. OTB has no absence labels: every frame is visible. For the OTB videos whose image folder holds
+Videos with two targets (``Jogging``, ``Skating2``) are two sequences named as the OTB toolkits name them,
+``Jogging-1`` / ``Jogging-2``, reading ``Jogging/groundtruth_rect.1.txt`` / ``.2.txt`` (when no folder of their
+own exists); a video whose only annotation is one numbered file (``Human4``: ``groundtruth_rect.2.txt``) keeps its
+name and reads that file. OTB has no absence labels: every frame is visible. For the OTB videos whose image folder holds
 more frames than annotated boxes, the annotated range of the OTB benchmark is used (:data:`OTB_FRAME_RANGES`);
 any other mismatch is an error.
 """
@@ -75,12 +77,16 @@ class OTB99LangDataset(SequenceDataset):
         return sorted(names, key=natural_key)
 
     def _all_video_names(self) -> List[str]:
-        root = self._video_root()
-        names = [p.name for p in root.iterdir() if p.is_dir() and (p / "img").is_dir()]
-        for p in root.iterdir():  # two-target videos: Jogging/groundtruth_rect.1.txt -> Jogging-1
-            if p.is_dir():
-                for gt in p.glob("groundtruth_rect.*.txt"):
-                    names.append(f"{p.name}-{gt.name.split('.')[1]}")
+        names = []
+        for p in self._video_root().iterdir():
+            if not p.is_dir():
+                continue
+            numbered = sorted(p.glob("groundtruth_rect.*.txt"), key=lambda g: natural_key(g.name))
+            if (p / "groundtruth_rect.txt").is_file() or len(numbered) == 1:
+                if (p / "img").is_dir():
+                    names.append(p.name)
+            else:  # two-target videos: Jogging/groundtruth_rect.1.txt -> Jogging-1
+                names += [f"{p.name}-{gt.name.split('.')[1]}" for gt in numbered]
         return names
 
     def _locate(self, name: str) -> Tuple[Path, Path]:
@@ -88,7 +94,11 @@ class OTB99LangDataset(SequenceDataset):
         root = self._video_root()
         folder = root / name
         if folder.is_dir():
-            return folder / "img", folder / "groundtruth_rect.txt"
+            gt = folder / "groundtruth_rect.txt"
+            numbered = sorted(folder.glob("groundtruth_rect.*.txt"))
+            if not gt.is_file() and len(numbered) == 1:  # Human4: groundtruth_rect.2.txt only
+                gt = numbered[0]
+            return folder / "img", gt
         base, _, idx = name.rpartition("-")
         if base and idx.isdigit() and (root / base).is_dir():
             return root / base / "img", root / base / f"groundtruth_rect.{idx}.txt"
