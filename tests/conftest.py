@@ -17,6 +17,8 @@ _INITIAL_THREADS = torch.get_num_threads()  # what OMP_NUM_THREADS (or the core 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "outcome: asserts a learning or tracking outcome (see tests/conftest.py)")
+    config.addinivalue_line("markers", "cuda: needs CUDA; skipped without it (tests/test_cuda.py, "
+                                       "benchmarks/device_check.py)")
 
 
 class Outcome:
