@@ -9,14 +9,17 @@ Layout (format version 1)::
       "input_sizes": {"template": 127, "search": 255},
       "flops": 1234567, "params": 89012,
       "validation": {"suc": 0.532, "protocol": "lasot", "dataset": "lasot", "split": "val",
-                     "videos": 20, "frames": 11, "bn_batches": 200},
+                     "videos": 20, "frames": 11, "bn_batches": 200, "select": "spread",
+                     "videos_sha256": "9f0c...", "bn_batch_size": 16, "bn_seed": 0},
       "supernet_sha256": "ab12...", "seed": 0, "toolkit_version": "0.1.0"
     }
 
 ``space.config`` is :meth:`search_spaces.VLTSpace.to_dict` (without name and version); ``genome.labels`` is the
 nni sample of the space's declared genes and ``genome.official`` the official VLT form (both must agree).
 ``validation`` and ``supernet_sha256`` may be ``null`` (a genome typed in by hand), ``frames`` is ``null`` for full
-videos. :func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError`
+videos. ``validation.select`` / ``videos_sha256`` (the SHA-256 of the scored video names joined by newlines) /
+``bn_batch_size`` / ``bn_seed`` complete the protocol, so a score can be reproduced; files written before they
+existed lack them. ``flops`` and ``params`` must equal the space's exact cost of the genome. :func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError`
 naming the bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
 or a bare JSON list of lists / flat list of 48 genes), and the paper's searched architectures by name:
 ``official:vlt_scar`` and ``official:vlt_tt`` (:data:`OFFICIAL_GENOMES`).
@@ -54,6 +57,7 @@ __all__ = [
 
 FORMAT = "asearch-architecture"
 FORMAT_VERSION = 1
+_OPTIONAL_VALIDATION_KEYS = ("select", "videos_sha256", "bn_batch_size", "bn_seed")  # absent in older files
 
 # The genomes searched in the VLT paper, as released with its configs (experiments/VLT_SCAR.yaml and VLT_TT.yaml of
 # the official code, key CAND): [template backbone 20, search backbone 20, template mixers 4, search mixers 4];
@@ -84,12 +88,20 @@ class ValidationRecord:
     videos: int
     frames: Optional[int]
     bn_batches: int
+    select: Optional[str] = None          # how the videos were chosen from the split (spread / first)
+    videos_sha256: Optional[str] = None   # SHA-256 of the scored video names joined by newlines
+    bn_batch_size: Optional[int] = None
+    bn_seed: Optional[int] = None         # the seed of the BN recalibration batches
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON-able dict."""
-        return {"suc": float(self.suc), "protocol": self.protocol, "dataset": self.dataset, "split": self.split,
-                "videos": int(self.videos), "frames": None if self.frames is None else int(self.frames),
-                "bn_batches": int(self.bn_batches)}
+        """Plain JSON-able dict (the four later fields only when known: files of earlier versions lack them)."""
+        out = {"suc": float(self.suc), "protocol": self.protocol, "dataset": self.dataset, "split": self.split,
+               "videos": int(self.videos), "frames": None if self.frames is None else int(self.frames),
+               "bn_batches": int(self.bn_batches)}
+        for key in _OPTIONAL_VALIDATION_KEYS:
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        return out
 
 
 @dataclass
@@ -263,6 +275,11 @@ def architecture_from_dict(data: Any, source: str = "<architecture>") -> Archite
 
     flops = _nonneg_int(data, "flops", source)
     params = _nonneg_int(data, "params", source)
+    cost = space.cost(genome)  # the space's exact cost: a file edited by hand or from another space version fails
+    for key, value in (("flops", flops), ("params", params)):
+        if value != int(cost[key]):
+            raise _fail(source, key, f"{value} disagrees with the exact {key} of this genome in space "
+                        f"'{space.name}' ({int(cost[key])})")
 
     if "validation" not in data:
         raise _fail(source, "validation", "missing (null when the genome was never scored)")
@@ -306,7 +323,8 @@ def _parse_genome(g: Mapping[str, Any], space: VLTSpace, source: str) -> Genome:
     return from_labels
 
 
-_VALIDATION_KEYS = ("suc", "protocol", "dataset", "split", "videos", "frames", "bn_batches")
+_VALIDATION_KEYS = ("suc", "protocol", "dataset", "split", "videos", "frames", "bn_batches", "select",
+                    "videos_sha256", "bn_batch_size", "bn_seed")
 
 
 def _parse_validation(v: Any, source: str) -> ValidationRecord:
@@ -328,8 +346,17 @@ def _parse_validation(v: Any, source: str) -> ValidationRecord:
     if frames is not None and frames < 2:
         raise _fail(source, "validation.frames", f"must be at least 2 (first frame + one tracked) or null, got {frames}")
     bn = _nonneg_int(v, "bn_batches", source, "validation.")
+    select = _string(v, "select", source, "validation.") if "select" in v else None
+    sha = _string(v, "videos_sha256", source, "validation.") if "videos_sha256" in v else None
+    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        raise _fail(source, "validation.videos_sha256", f"must be 64 lowercase hex digits, got {sha!r}")
+    bn_batch_size = _nonneg_int(v, "bn_batch_size", source, "validation.") if "bn_batch_size" in v else None
+    if bn_batch_size == 0:
+        raise _fail(source, "validation.bn_batch_size", "must be at least 1")
+    bn_seed = _nonneg_int(v, "bn_seed", source, "validation.") if "bn_seed" in v else None
     return ValidationRecord(suc=float(suc), protocol=protocol, dataset=dataset, split=split, videos=videos,
-                            frames=frames, bn_batches=bn)
+                            frames=frames, bn_batches=bn, select=select, videos_sha256=sha,
+                            bn_batch_size=bn_batch_size, bn_seed=bn_seed)
 
 
 # ----- loading ---------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ supernet once and scores many candidates.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import time
@@ -201,18 +202,36 @@ def track_one_by_one(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np
     return out
 
 
+def _selected(cfg: ValidationConfig, available: int) -> List[int]:
+    """Indices of the validation videos ``cfg`` selects from a split of ``available`` videos."""
+    if available < cfg.videos:
+        raise DataError(f"fitness.validation.videos is {cfg.videos} but dataset '{cfg.dataset}' split "
+                        f"'{cfg.split}' has {available} videos", field="fitness.validation.videos")
+    if cfg.select == "first":
+        return list(range(cfg.videos))
+    return [int(round(x)) for x in np.linspace(0, available - 1, cfg.videos)]
+
+
+def validation_names(cfg: ValidationConfig) -> List[str]:
+    """Names of the validation videos of ``cfg``, in scoring order (no frame is read)."""
+    from asearch.data.registry import build_dataset
+
+    dataset = build_dataset(cfg.dataset, root=cfg.root, split=cfg.split, **dict(cfg.options))
+    names = getattr(dataset, "names", None)
+    return [names[i] if names is not None else dataset[i].name for i in _selected(cfg, len(dataset))]
+
+
+def names_sha256(names: Sequence[str]) -> str:
+    """SHA-256 of a video list (the names joined by newlines, UTF-8): the ``videos_sha256`` of a protocol record."""
+    return hashlib.sha256("\n".join(names).encode("utf-8")).hexdigest()
+
+
 def load_validation_videos(cfg: ValidationConfig) -> List[ValidationVideo]:
     """The fixed validation set of ``cfg`` (frames decoded when ``cfg.cache_frames``)."""
     from asearch.data.registry import build_dataset
 
     dataset = build_dataset(cfg.dataset, root=cfg.root, split=cfg.split, **dict(cfg.options))
-    if len(dataset) < cfg.videos:
-        raise DataError(f"fitness.validation.videos is {cfg.videos} but dataset '{cfg.dataset}' split "
-                        f"'{cfg.split}' has {len(dataset)} videos", field="fitness.validation.videos")
-    if cfg.select == "first":
-        indices = list(range(cfg.videos))
-    else:
-        indices = [int(round(x)) for x in np.linspace(0, len(dataset) - 1, cfg.videos)]
+    indices = _selected(cfg, len(dataset))
     videos = []
     for i in indices:
         seq = dataset[i]
@@ -443,9 +462,11 @@ class TrackingFitness:
     def protocol_record(self) -> Dict[str, Any]:
         """The evaluation protocol (the fields of :class:`~asearch.search.architecture.ValidationRecord` but
         ``suc``) for ``best.json``."""
-        v = self.config.validation
+        v, bn = self.config.validation, self.config.bn
         return {"protocol": v.protocol or _default_protocol(v.dataset), "dataset": v.dataset, "split": v.split,
-                "videos": v.videos, "frames": v.frames, "bn_batches": self.config.bn.batches}
+                "videos": v.videos, "frames": v.frames, "bn_batches": bn.batches, "select": v.select,
+                "videos_sha256": names_sha256(validation_names(v)), "bn_batch_size": bn.batch_size,
+                "bn_seed": bn.seed}
 
     def with_config(self, **changes: Any) -> "TrackingFitness":
         """A copy with fields of :class:`FitnessConfig` replaced (e.g. ``batched=False``)."""

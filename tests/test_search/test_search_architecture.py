@@ -18,7 +18,8 @@ def _arch(space_name="vlt", seed=3):
     space = build_space(space_name)
     arch = Architecture(genome=space.random(seed), space=space, supernet_sha256=SHA, seed=7,
                         validation=ValidationRecord(suc=0.4321, protocol="lasot", dataset="synthetic", split="val",
-                                                    videos=20, frames=11, bn_batches=200))
+                                                    videos=20, frames=11, bn_batches=200, select="spread",
+                                                    videos_sha256="cd" * 32, bn_batch_size=16, bn_seed=5))
     return arch.with_cost()
 
 
@@ -35,8 +36,19 @@ def test_round_trip(tmp_path, space_name):
     assert data["input_sizes"] == {"template": arch.space.template_size, "search": arch.space.search_size}
     assert data["flops"] == arch.space.cost(arch.genome)["flops"] > 0
     assert data["validation"]["suc"] == pytest.approx(0.4321)
+    assert {k: data["validation"][k] for k in ("select", "videos_sha256", "bn_batch_size", "bn_seed")} == {
+        "select": "spread", "videos_sha256": "cd" * 32, "bn_batch_size": 16, "bn_seed": 5}
     if space_name == "vlt":
         assert len(data["genome"]["labels"]) == 48 and data["genome"]["labels"]["mixer.search.s4"] in range(4)
+
+
+def test_record_of_an_earlier_version_without_the_protocol_extras_loads(tmp_path):
+    doc = _doc()
+    for key in ("select", "videos_sha256", "bn_batch_size", "bn_seed"):
+        del doc["validation"][key]
+    (tmp_path / "old.json").write_text(json.dumps(doc))
+    back = load_architecture(tmp_path / "old.json").validation
+    assert back.select is None and back.videos_sha256 is None and back.bn_seed is None and back.bn_batches == 200
 
 
 def test_full_video_frames_and_null_validation(tmp_path):
@@ -89,6 +101,9 @@ BAD = [
     (_set(["flops"], -5), "flops: must be a non-negative integer"),
     (_set(["flops"], 1.5), "flops: must be a non-negative integer"),
     (_set(["params"], None), "params: must be a non-negative integer"),
+    # the space's exact cost is checked on load
+    (lambda d: d.update(flops=d["flops"] + 1), "disagrees with the exact flops of this genome in space 'vlt'"),
+    (lambda d: d.update(params=d["params"] - 1), "disagrees with the exact params of this genome"),
     (_set(["validation", "suc"], 43.2), "validation.suc: must be a number in [0, 1]"),
     (_set(["validation", "protocol"], ""), "validation.protocol: must be a non-empty string"),
     (_set(["validation", "dataset"], 3), "validation.dataset: must be a non-empty string"),
@@ -97,6 +112,9 @@ BAD = [
     (_set(["validation", "frames"], 1), "validation.frames: must be at least 2"),
     (_set(["validation", "bn_batches"], -1), "validation.bn_batches: must be a non-negative integer"),
     (_set(["validation", "speed"], 1), "validation.speed: unknown field"),
+    (_set(["validation", "videos_sha256"], "xyz"), "validation.videos_sha256: must be 64 lowercase hex digits"),
+    (_set(["validation", "bn_batch_size"], 0), "validation.bn_batch_size: must be at least 1"),
+    (_set(["validation", "bn_seed"], -2), "validation.bn_seed: must be a non-negative integer"),
     (_set(["validation"], _DELETE), "validation: missing"),
     (_set(["supernet_sha256"], "xyz"), "supernet_sha256: must be 64 lowercase hex digits"),
     (_set(["seed"], -1), "seed: must be a non-negative integer"),

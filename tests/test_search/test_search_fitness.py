@@ -283,8 +283,17 @@ def test_tracking_fitness_is_deterministic(tiny_supernet, synth_root):
     key = next(k for k in stored if k.endswith("running_mean") and k.startswith("backbone.")
                and not torch.equal(stored[k], ctx.model.state_dict()[k]))
     assert key
+    import hashlib
+
+    from asearch.data.registry import build_dataset
+
+    names = build_dataset("synthetic", root=synth_root, split="val").names
+    chosen = [names[0], names[-1]]  # select: spread over the split, 2 videos: the first and the last
+    assert [v.name for v in ctx.videos] == chosen
     assert fit.protocol_record() == {"protocol": "lasot", "dataset": "synthetic", "split": "val", "videos": 2,
-                                     "frames": 6, "bn_batches": 2}
+                                     "frames": 6, "bn_batches": 2, "select": "spread",
+                                     "videos_sha256": hashlib.sha256("\n".join(chosen).encode()).hexdigest(),
+                                     "bn_batch_size": fit.config.bn.batch_size, "bn_seed": fit.config.bn.seed}
 
 
 def test_fitness_without_bn_recalibration_and_streamed_batches(tiny_supernet, synth_root):
