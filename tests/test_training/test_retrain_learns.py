@@ -1,8 +1,33 @@
 """Issue 6, "done when": each of the six trackers retrains in its tiny config on an easy synthetic benchmark on CPU
 with a decreasing loss and then tracks validation videos better (SUC) than the same architecture untrained (fresh
-init from the same seed). VLT_SCAR is checked on faster targets and 16 validation videos: on the slow plain videos its
-untrained subnet's near-constant boxes already score SUC ~0.46, and 4 validation videos made its gain a coin toss; retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces
-the genome of the YAML."""
+init from the same seed); retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces the
+genome of the YAML (also by name: official:vlt_scar).
+
+The benchmark (``fast_bench``): 40 plain videos whose targets move 3x faster than the default, 24 for training and
+16 for validation (on slow targets an untrained tracker's near-constant boxes already score SUC ~0.46, and 4
+validation videos made a gain a coin toss). The ViT trackers' tiny center head is 64 wide: at 16 its last conv had
+2 channels and the size map barely moved (one-shot IoU 0.32 on training pairs, SUC gain ~0.01).
+
+Measured with ``python benchmarks/outcome_margins.py -k issue6`` (seeds 0, 1, 2 at 1 thread; seed 0 at 2 threads
+where given), the SUC gain (needs > 0.05) and the loss drop (needs > 0.2):
+
+=========  ==================================  ==================
+family     SUC gain                            loss drop
+=========  ==================================  ==================
+siamcar    0.314-0.460                         0.556-0.579
+transt     0.109-0.204                         0.416-0.535 (seeds 1, 2)
+vlt_scar   0.178-0.267                         0.547-0.564
+vlt_tt     0.110-0.165                         0.569-0.611 (seeds 1, 2)
+ostrack    0.118-0.489 (2 threads: 0.433)      0.642-0.892 (0.769)
+vlt_ost    0.275-0.365                         0.790-0.898
+=========  ==================================  ==================
+
+Every smallest gain is at least twice the 0.05 needed, TransT's and VLT_TT's only just (0.109, 0.110: their tiny
+models underfit, training-video SUC ~0.3). The closed loop makes the gain spread widely with the seed and the
+thread count (OSTrack, seed 0: 0.118 at 1 thread, 0.433 at 2): the smallest value is the one to watch. The
+recipes before this one (150 / 120 / 400 steps for TransT / VLT_TT / OSTrack on 12 training videos, OSTrack's head
+16 wide) gave 0.135, 0.044 and 0.003 at their worst seeds, and OSTrack 0.011 on CI's CPU.
+"""
 import logging
 import tempfile
 from pathlib import Path
@@ -15,39 +40,28 @@ from asearch.config import experiments_dir
 
 VLT_GENOME = [[1, 0, 3, 2] * 5, [2, 3, 0, 1] * 5, [0, 1, 2, 3], [3, 3, 0, 0]]  # 20 template, 20 search, 2x4 mixers
 # family: (tiny config, --arch (None: baseline or the YAML's genome), steps, lr, extra overrides)
-# AdamW without clipping or warmup; the ViT recipes' step decay (milestone 160) is moved past the run.
+# AdamW without clipping or warmup, a cosine decay to 0.1 of the rate; batches of 8.
 RECIPES = {
     "vlt_scar": ("vlt_scar/tiny_retrain.yaml", VLT_GENOME, 200, 0.002, []),
-    "vlt_tt": ("vlt_tt/tiny.yaml", VLT_GENOME, 120, 0.002, []),
+    "vlt_tt": ("vlt_tt/tiny.yaml", VLT_GENOME, 480, 0.004, []),
     "vlt_ost": ("vlt_ost/tiny.yaml", [[], [], [1, 2], [3, 0]], 400, 0.003, []),
     "siamcar": ("siamcar/tiny.yaml", None, 120, 0.002, []),
-    "transt": ("transt/tiny.yaml", None, 150, 0.002, []),
+    "transt": ("transt/tiny.yaml", None, 300, 0.003, []),
     "ostrack": ("ostrack/tiny.yaml", None, 400, 0.002, []),
 }
 LOSS_DROP = 0.2  # the mean of the last 3 logged losses is at least 20 % below the first 3
-MARGIN = 0.05
-FAST_TARGETS = set(RECIPES)  # families checked on fast_bench instead of easy_bench
-
-
-@pytest.fixture(scope="module")
-def easy_bench(tmp_path_factory):
-    """12 plain videos (no distractors, appearance changes or occlusions) of 20 frames at 96 px: 8 train, 4 val."""
-    from asearch.data.synthetic import SyntheticConfig, generate_benchmark
-
-    return generate_benchmark(tmp_path_factory.mktemp("easy"), config=SyntheticConfig(
-        videos=12, frames=20, size=96, seed=0, distractors=0, appearance_changes=0, full_occlusion_prob=0.0,
-        partial_occlusion_prob=0.0, out_of_view_prob=0.0, splits=[0.67, 0.33, 0.0]))
+MARGIN = 0.05    # SUC gain over the untrained init on the 16 validation videos
 
 
 @pytest.fixture(scope="module")
 def fast_bench(tmp_path_factory):
-    """28 plain videos of 20 frames at 96 px whose targets move 2.5x faster (untrained boxes lag behind them):
-    12 train, 16 val."""
+    """40 plain videos (no distractors, appearance changes or occlusions) of 20 frames at 96 px whose targets move
+    3x faster than the default (untrained boxes lag behind them): 24 train, 16 val."""
     from asearch.data.synthetic import SyntheticConfig, generate_benchmark
 
     return generate_benchmark(tmp_path_factory.mktemp("fast"), config=SyntheticConfig(
-        videos=28, frames=20, size=96, seed=0, distractors=0, appearance_changes=0, speed=3.0,
-        full_occlusion_prob=0.0, partial_occlusion_prob=0.0, out_of_view_prob=0.0, splits=[12, 16, 0]))
+        videos=40, frames=20, size=96, seed=0, distractors=0, appearance_changes=0, speed=3.0,
+        full_occlusion_prob=0.0, partial_occlusion_prob=0.0, out_of_view_prob=0.0, splits=[24, 16, 0]))
 
 
 def _suc(exp, videos) -> float:
@@ -75,21 +89,20 @@ def _logged_losses(out_dir: Path):
 
 @pytest.mark.outcome
 @pytest.mark.parametrize("family", sorted(RECIPES))
-def test_issue6_tiny_retrain_learns_to_track(family, request, tmp_path, outcome):
+def test_issue6_tiny_retrain_learns_to_track(family, fast_bench, tmp_path, outcome):
     from asearch.data.registry import build_dataset
     from asearch.training.recipes import build_experiment, load_experiment
 
     path, arch, steps, lr, extra = RECIPES[family]
-    bench = request.getfixturevalue("fast_bench" if family in FAST_TARGETS else "easy_bench")
     cfg = load_experiment(experiments_dir() / path, [
-        f"data.datasets.0.root={bench}", f"train.steps={steps}", "train.batch_size=8", "train.optimizer=adamw",
+        f"data.datasets.0.root={fast_bench}", f"train.steps={steps}", "train.batch_size=8", "train.optimizer=adamw",
         f"train.lr={lr}", "train.lr_mult={}", "train.grad_clip=0", "train.warmup_steps=0", "train.log_every=10",
         "train.schedule=cosine", "train.min_lr_ratio=0.1",
         "train.checkpoint_every=0", "train.device=cpu", f"train.seed={outcome.seed}", *extra])
     exp = build_experiment(cfg, "retrain", out_dir=tmp_path / "run", progress=False, arch=arch)
     assert not getattr(exp.model, "needs_genome", False)
-    val = build_dataset("synthetic", root=bench, split="val")
-    assert len(val) == (16 if family in FAST_TARGETS else 4)
+    val = build_dataset("synthetic", root=fast_bench, split="val")
+    assert len(val) == 16
     untrained = _suc(exp, val)  # the fresh init: build_experiment seeds before building the model
     result = exp.train()
     assert result["steps"] == steps and np.isfinite(result["final_loss"])
@@ -147,3 +160,17 @@ def test_arch_replaces_the_genome_of_the_yaml(small_bench, tmp_path, caplog):
     assert exp.config.model["genome"] == VLT_GENOME and list(map(list, exp.model_config.genome)) == VLT_GENOME
     assert "replaces model.genome" in caplog.text
     assert cfg.model["genome"] == yaml_genome  # the loaded config is left alone
+
+
+def test_retrain_takes_the_released_architecture_by_name(small_bench, tmp_path):
+    """``--arch official:vlt_scar`` retrains the paper's searched subnet (here at the tiny width)."""
+    from asearch.search.architecture import OFFICIAL_GENOMES
+    from asearch.training.recipes import run_retrain
+    from asearch.training.trainer import load_checkpoint
+
+    result = run_retrain(experiments_dir() / "vlt_scar" / "tiny_retrain.yaml", arch="official:vlt_scar",
+                         out_dir=tmp_path / "run", progress=False,
+                         overrides=[f"data.datasets.0.root={small_bench}", "train.steps=1", "train.batch_size=2",
+                                    "train.warmup_steps=0", "train.checkpoint_every=0", "train.device=cpu"])
+    ckpt = load_checkpoint(result["checkpoint"])
+    assert ckpt["build_info"]["model"]["genome"] == OFFICIAL_GENOMES["vlt_scar"]
