@@ -85,10 +85,15 @@ def fitness_on(device: str, checkpoint: Path, root: Path, seed: int = 3) -> floa
     return float(ctx.score(ctx.space.random(seed))["suc"])
 
 
+@pytest.fixture(scope="module")
+def paper_root(tmp_path_factory) -> Path:
+    """One synthetic benchmark for every recipe's step."""
+    return synthetic_root(tmp_path_factory.mktemp("synth"))
+
+
 @pytest.mark.parametrize("family", sorted(PAPER))
-def test_paper_size_training_step_with_mixed_precision(family, tmp_path_factory):
-    root = synthetic_root(tmp_path_factory.mktemp("synth"))
-    got = paper_step(family, "cuda", root, tmp_path_factory.mktemp(family))
+def test_paper_size_training_step_with_mixed_precision(family, paper_root, tmp_path):
+    got = paper_step(family, "cuda", paper_root, tmp_path / family)
     assert np.isfinite(got["loss"]) and got["grads_finite"], got
     assert got["amp"] in ("torch.bfloat16", "torch.float16"), got  # train.amp auto turns mixed precision on
 

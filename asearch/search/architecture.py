@@ -19,8 +19,9 @@ nni sample of the space's declared genes and ``genome.official`` the official VL
 ``validation`` and ``supernet_sha256`` may be ``null`` (a genome typed in by hand), ``frames`` is ``null`` for full
 videos. ``validation.select`` / ``videos_sha256`` (the SHA-256 of the scored video names joined by newlines) /
 ``bn_batch_size`` / ``bn_seed`` complete the protocol, so a score can be reproduced; files written before they
-existed lack them. ``flops`` and ``params`` must equal the space's exact cost of the genome. :func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError`
-naming the bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
+existed lack them. ``flops`` and ``params`` must equal the space's exact cost of the genome.
+:func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError` naming the
+bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
 or a bare JSON list of lists / flat list of 48 genes), and the paper's searched architectures by name:
 ``official:vlt_scar`` and ``official:vlt_tt`` (:data:`OFFICIAL_GENOMES`).
 """
@@ -187,6 +188,11 @@ def _present(data: Mapping[str, Any], key: str, source: str, prefix: str) -> Any
     return data[key]
 
 
+def _is_sha256(text: str) -> bool:
+    """64 lowercase hex digits."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def _nonneg_int(data: Mapping[str, Any], key: str, source: str, prefix: str = "", nullable: bool = False) -> Optional[int]:
     v = _present(data, key, source, prefix)
     if v is None and nullable:
@@ -286,7 +292,7 @@ def architecture_from_dict(data: Any, source: str = "<architecture>") -> Archite
     validation = None if data["validation"] is None else _parse_validation(data["validation"], source)
 
     sha = _string(data, "supernet_sha256", source, nullable=True)
-    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+    if sha is not None and not _is_sha256(sha):
         raise _fail(source, "supernet_sha256", f"must be 64 lowercase hex digits or null, got {sha!r}")
     seed = _nonneg_int(data, "seed", source, nullable=True)
     toolkit = _string(data, "toolkit_version", source)
@@ -323,8 +329,8 @@ def _parse_genome(g: Mapping[str, Any], space: VLTSpace, source: str) -> Genome:
     return from_labels
 
 
-_VALIDATION_KEYS = ("suc", "protocol", "dataset", "split", "videos", "frames", "bn_batches", "select",
-                    "videos_sha256", "bn_batch_size", "bn_seed")
+_VALIDATION_KEYS = (("suc", "protocol", "dataset", "split", "videos", "frames", "bn_batches")
+                    + _OPTIONAL_VALIDATION_KEYS)
 
 
 def _parse_validation(v: Any, source: str) -> ValidationRecord:
@@ -348,7 +354,7 @@ def _parse_validation(v: Any, source: str) -> ValidationRecord:
     bn = _nonneg_int(v, "bn_batches", source, "validation.")
     select = _string(v, "select", source, "validation.") if "select" in v else None
     sha = _string(v, "videos_sha256", source, "validation.") if "videos_sha256" in v else None
-    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+    if sha is not None and not _is_sha256(sha):
         raise _fail(source, "validation.videos_sha256", f"must be 64 lowercase hex digits, got {sha!r}")
     bn_batch_size = _nonneg_int(v, "bn_batch_size", source, "validation.") if "bn_batch_size" in v else None
     if bn_batch_size == 0:
@@ -400,7 +406,7 @@ def load_architecture(path: Union[str, Path]) -> Architecture:
     if str(path).startswith(OFFICIAL_PREFIX):
         name = str(path)[len(OFFICIAL_PREFIX):]
         if name not in OFFICIAL_GENOMES:
-            raise ArchitectureError(f"--arch {path}: no released architecture '{name}' (known: "
+            raise ArchitectureError(f"{path}: no released architecture '{name}' (known: "
                                     f"{', '.join(OFFICIAL_PREFIX + k for k in OFFICIAL_GENOMES)})")
         return _official_architecture([list(part) for part in OFFICIAL_GENOMES[name]], str(path))
     path = Path(path)

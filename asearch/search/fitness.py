@@ -217,8 +217,8 @@ def validation_names(cfg: ValidationConfig) -> List[str]:
     from asearch.data.registry import build_dataset
 
     dataset = build_dataset(cfg.dataset, root=cfg.root, split=cfg.split, **dict(cfg.options))
-    names = getattr(dataset, "names", None)
-    return [names[i] if names is not None else dataset[i].name for i in _selected(cfg, len(dataset))]
+    names = dataset.names
+    return [names[i] for i in _selected(cfg, len(dataset))]
 
 
 def names_sha256(names: Sequence[str]) -> str:

@@ -18,8 +18,8 @@ is made from meta_info.ini (e.g. "dove walking bird animal"), and the attribute 
 ``[major, root, "none", "none"]`` (**choice**: the unknown color and position get the paper's filler word
 "none"); an attribute-word annotation passed to the reader replaces them. A key missing from meta_info.ini gives
 ``None`` for its field (the category for ``object_class``; the sentence is made of the other words, the attribute
-word becomes "none") and one :class:`~asearch.errors.DataWarning` naming the file and the key. The test split's ground truth has the
-first box only: the other rows are NaN (``meta["first_frame_only"]``).
+word becomes "none") and one :class:`~asearch.errors.DataWarning` naming the file and the key. The test split's
+ground truth has the first box only: the other rows are NaN (``meta["first_frame_only"]``).
 """
 from __future__ import annotations
 

@@ -11,9 +11,9 @@ The split is the query folder: ``train`` lists ``OTB_query_train``, ``test`` lis
 Videos with two targets (``Jogging``, ``Skating2``) are two sequences named as the OTB toolkits name them,
 ``Jogging-1`` / ``Jogging-2``, reading ``Jogging/groundtruth_rect.1.txt`` / ``.2.txt`` (when no folder of their
 own exists); a video whose only annotation is one numbered file (``Human4``: ``groundtruth_rect.2.txt``) keeps its
-name and reads that file. OTB has no absence labels: every frame is visible. For the OTB videos whose image folder holds
-more frames than annotated boxes, the annotated range of the OTB benchmark is used (:data:`OTB_FRAME_RANGES`);
-any other mismatch is an error.
+name and reads that file. OTB has no absence labels: every frame is visible. For the OTB videos whose image folder
+holds more frames than annotated boxes, the annotated range of the OTB benchmark is used
+(:data:`OTB_FRAME_RANGES`); any other mismatch is an error.
 """
 from __future__ import annotations
 
@@ -38,6 +38,11 @@ OTB_FRAME_RANGES: Dict[str, Tuple[int, int]] = {
 }
 
 _QUERY_DIRS = {"train": "OTB_query_train", "test": "OTB_query_test"}
+
+
+def _numbered_annotations(folder: Path) -> List[Path]:
+    """``groundtruth_rect.<n>.txt`` files of a video folder, in natural order (one per target; Human4 has one)."""
+    return sorted(folder.glob("groundtruth_rect.*.txt"), key=lambda g: natural_key(g.name))
 
 
 class OTB99LangDataset(SequenceDataset):
@@ -81,7 +86,7 @@ class OTB99LangDataset(SequenceDataset):
         for p in self._video_root().iterdir():
             if not p.is_dir():
                 continue
-            numbered = sorted(p.glob("groundtruth_rect.*.txt"), key=lambda g: natural_key(g.name))
+            numbered = _numbered_annotations(p)
             if (p / "groundtruth_rect.txt").is_file() or len(numbered) == 1:
                 if (p / "img").is_dir():
                     names.append(p.name)
@@ -95,7 +100,7 @@ class OTB99LangDataset(SequenceDataset):
         folder = root / name
         if folder.is_dir():
             gt = folder / "groundtruth_rect.txt"
-            numbered = sorted(folder.glob("groundtruth_rect.*.txt"))
+            numbered = _numbered_annotations(folder)
             if not gt.is_file() and len(numbered) == 1:  # Human4: groundtruth_rect.2.txt only
                 gt = numbered[0]
             return folder / "img", gt
