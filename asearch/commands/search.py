@@ -3,7 +3,9 @@
 Reads a :class:`~asearch.search.evolution.SearchConfig` YAML (``seed``, ``device``, ``evolution``, ``fitness``,
 ``ray``), scores candidates by validation SUC after BN recalibration and writes into ``--out``:
 ``candidates.csv``, ``topk_gen{g}.json``, ``search_progress.png``, ``best.json`` (architecture JSON),
-``search_state.json`` + ``scored.jsonl`` (for ``--resume``) and ``search_config.yaml`` (the config used).
+``search_state.json`` + ``scored.jsonl`` (for ``--resume``) and ``search_config.yaml`` (the config used). With
+``final.reeval.topk > 0`` the top-k are then re-scored on a larger validation set (``reeval.json``, ``reeval.csv``)
+and ``best.json`` becomes the best of that re-evaluation (:mod:`asearch.search.reeval`).
 """
 from __future__ import annotations
 
@@ -71,6 +73,8 @@ def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):
     sha = sha256_file(supernet)
     snapshot = {"seed": cfg.seed, "evolution": to_dict(cfg.evolution), "fitness": to_dict(cfg.fitness),
                 "supernet_sha256": sha, "space": space.to_dict()}
+    if cfg.final.reeval.topk > 0:  # searches without a re-evaluation keep the snapshot of before
+        snapshot["final"] = to_dict(cfg.final)
     engine = EvolutionSearch(space, cfg.evolution, out, seed=cfg.seed, validation=fitness.protocol_record(),
                              supernet_sha256=sha, snapshot=snapshot, progress=progress)
     return engine, fitness
@@ -107,5 +111,14 @@ def run(args: argparse.Namespace) -> int:
     n = len(engine.state.records)
     print(f"asearch search: {n} candidates scored ({cfg.evolution.mode}); best SUC {best.suc:.4f} "
           f"(generation {best.generation}) {best.genome.to_json()}")
-    print(f"asearch search: outputs in {out} (candidates.csv, topk_gen*.json, search_progress.png, best.json)")
+    outputs = "candidates.csv, topk_gen*.json, search_progress.png, best.json"
+    if cfg.final.reeval.topk > 0:
+        from asearch.search.reeval import reevaluate
+
+        again = reevaluate(engine, fitness, cfg.final.reeval, progress=not args.no_progress)
+        print(f"asearch search: re-evaluated the top {cfg.final.reeval.topk}: best SUC {again['suc']:.4f} "
+              f"(std {again['suc_std']:.4f} over {cfg.final.reeval.repeats} repeats; search rank "
+              f"{again['search_rank']}, search SUC {again['search_suc']:.4f}) -> best.json")
+        outputs += ", reeval.json, reeval.csv"
+    print(f"asearch search: outputs in {out} ({outputs})")
     return 0

@@ -24,6 +24,11 @@ existed lack them. ``flops`` and ``params`` must equal the space's exact cost of
 bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
 or a bare JSON list of lists / flat list of 48 genes), and the paper's searched architectures by name:
 ``official:vlt_scar`` and ``official:vlt_tt`` (:data:`OFFICIAL_GENOMES`).
+
+``validation.mode`` / ``repeats`` / ``suc_std`` (optional) record the fitness mode (``ope`` or ``open_loop``), how
+many BN-recalibration repeats were averaged and their spread. ``reevaluation`` (optional, same fields as
+``validation``) is written by a search with ``final.reeval``: the candidate's score on the larger re-evaluation set,
+under which it was chosen; ``validation`` then keeps its score during the search.
 """
 from __future__ import annotations
 
@@ -58,7 +63,8 @@ __all__ = [
 
 FORMAT = "asearch-architecture"
 FORMAT_VERSION = 1
-_OPTIONAL_VALIDATION_KEYS = ("select", "videos_sha256", "bn_batch_size", "bn_seed")  # absent in older files
+# absent in older files
+_OPTIONAL_VALIDATION_KEYS = ("select", "videos_sha256", "bn_batch_size", "bn_seed", "mode", "repeats", "suc_std")
 
 # The genomes searched in the VLT paper, as released with its configs (experiments/VLT_SCAR.yaml and VLT_TT.yaml of
 # the official code, key CAND): [template backbone 20, search backbone 20, template mixers 4, search mixers 4];
@@ -93,9 +99,12 @@ class ValidationRecord:
     videos_sha256: Optional[str] = None   # SHA-256 of the scored video names joined by newlines
     bn_batch_size: Optional[int] = None
     bn_seed: Optional[int] = None         # the seed of the BN recalibration batches
+    mode: Optional[str] = None            # fitness.mode: ope (closed loop) or open_loop (teacher-forced crops)
+    repeats: Optional[int] = None         # scores averaged, each with its own BN batches (seeds bn_seed + r)
+    suc_std: Optional[float] = None       # their standard deviation (ddof 1; 0 for one repeat)
 
     def to_dict(self) -> Dict[str, Any]:
-        """Plain JSON-able dict (the four later fields only when known: files of earlier versions lack them)."""
+        """Plain JSON-able dict (the later, optional fields only when known: files of earlier versions lack them)."""
         out = {"suc": float(self.suc), "protocol": self.protocol, "dataset": self.dataset, "split": self.split,
                "videos": int(self.videos), "frames": None if self.frames is None else int(self.frames),
                "bn_batches": int(self.bn_batches)}
@@ -116,6 +125,7 @@ class Architecture:
     validation: Optional[ValidationRecord] = None
     supernet_sha256: Optional[str] = None
     seed: Optional[int] = None
+    reevaluation: Optional[ValidationRecord] = None
     toolkit_version: str = field(default_factory=_toolkit_version)
     format_version: int = FORMAT_VERSION
 
@@ -153,6 +163,7 @@ class Architecture:
             "supernet_sha256": self.supernet_sha256,
             "seed": None if self.seed is None else int(self.seed),
             "toolkit_version": self.toolkit_version,
+            **({} if self.reevaluation is None else {"reevaluation": self.reevaluation.to_dict()}),
         }
 
 
@@ -219,7 +230,7 @@ def _mapping(data: Mapping[str, Any], key: str, source: str, prefix: str = "") -
 
 
 _TOP_KEYS = ("format", "format_version", "space", "genome", "input_sizes", "flops", "params", "validation",
-             "supernet_sha256", "seed", "toolkit_version")
+             "supernet_sha256", "seed", "toolkit_version", "reevaluation")
 
 
 def _parse_space(data: Mapping[str, Any], source: str) -> VLTSpace:
@@ -296,8 +307,11 @@ def architecture_from_dict(data: Any, source: str = "<architecture>") -> Archite
         raise _fail(source, "supernet_sha256", f"must be 64 lowercase hex digits or null, got {sha!r}")
     seed = _nonneg_int(data, "seed", source, nullable=True)
     toolkit = _string(data, "toolkit_version", source)
+    reeval = data.get("reevaluation")  # optional: only a search with final.reeval writes it
+    reeval = None if reeval is None else _parse_validation(reeval, source, "reevaluation")
     return Architecture(genome=genome, space=space, flops=flops, params=params, validation=validation,
-                        supernet_sha256=sha, seed=seed, toolkit_version=toolkit, format_version=version)
+                        supernet_sha256=sha, seed=seed, reevaluation=reeval, toolkit_version=toolkit,
+                        format_version=version)
 
 
 def _parse_genome(g: Mapping[str, Any], space: VLTSpace, source: str) -> Genome:
@@ -333,36 +347,47 @@ _VALIDATION_KEYS = (("suc", "protocol", "dataset", "split", "videos", "frames", 
                     + _OPTIONAL_VALIDATION_KEYS)
 
 
-def _parse_validation(v: Any, source: str) -> ValidationRecord:
+def _parse_validation(v: Any, source: str, key: str = "validation") -> ValidationRecord:
     if not isinstance(v, Mapping):
-        raise _fail(source, "validation", f"must be an object or null, got {type(v).__name__}")
+        raise _fail(source, key, f"must be an object or null, got {type(v).__name__}")
     unknown = sorted(set(v) - set(_VALIDATION_KEYS))
     if unknown:
-        raise _fail(source, f"validation.{unknown[0]}", f"unknown field (known: {', '.join(_VALIDATION_KEYS)})")
+        raise _fail(source, f"{key}.{unknown[0]}", f"unknown field (known: {', '.join(_VALIDATION_KEYS)})")
     suc = v.get("suc")
     if isinstance(suc, bool) or not isinstance(suc, (int, float)) or not math.isfinite(suc) or not 0 <= suc <= 1:
-        raise _fail(source, "validation.suc", f"must be a number in [0, 1] (a fraction, not %), got {suc!r}")
-    protocol = _string(v, "protocol", source, "validation.")
-    dataset = _string(v, "dataset", source, "validation.")
-    split = _string(v, "split", source, "validation.")
-    videos = _nonneg_int(v, "videos", source, "validation.")
+        raise _fail(source, f"{key}.suc", f"must be a number in [0, 1] (a fraction, not %), got {suc!r}")
+    protocol = _string(v, "protocol", source, f"{key}.")
+    dataset = _string(v, "dataset", source, f"{key}.")
+    split = _string(v, "split", source, f"{key}.")
+    videos = _nonneg_int(v, "videos", source, f"{key}.")
     if videos == 0:
-        raise _fail(source, "validation.videos", "must be at least 1")
-    frames = _nonneg_int(v, "frames", source, "validation.", nullable=True)
+        raise _fail(source, f"{key}.videos", "must be at least 1")
+    frames = _nonneg_int(v, "frames", source, f"{key}.", nullable=True)
     if frames is not None and frames < 2:
-        raise _fail(source, "validation.frames", f"must be at least 2 (first frame + one tracked) or null, got {frames}")
-    bn = _nonneg_int(v, "bn_batches", source, "validation.")
-    select = _string(v, "select", source, "validation.") if "select" in v else None
-    sha = _string(v, "videos_sha256", source, "validation.") if "videos_sha256" in v else None
+        raise _fail(source, f"{key}.frames", f"must be at least 2 (first frame + one tracked) or null, got {frames}")
+    bn = _nonneg_int(v, "bn_batches", source, f"{key}.")
+    select = _string(v, "select", source, f"{key}.") if "select" in v else None
+    sha = _string(v, "videos_sha256", source, f"{key}.") if "videos_sha256" in v else None
     if sha is not None and not _is_sha256(sha):
-        raise _fail(source, "validation.videos_sha256", f"must be 64 lowercase hex digits, got {sha!r}")
-    bn_batch_size = _nonneg_int(v, "bn_batch_size", source, "validation.") if "bn_batch_size" in v else None
+        raise _fail(source, f"{key}.videos_sha256", f"must be 64 lowercase hex digits, got {sha!r}")
+    bn_batch_size = _nonneg_int(v, "bn_batch_size", source, f"{key}.") if "bn_batch_size" in v else None
     if bn_batch_size == 0:
-        raise _fail(source, "validation.bn_batch_size", "must be at least 1")
-    bn_seed = _nonneg_int(v, "bn_seed", source, "validation.") if "bn_seed" in v else None
+        raise _fail(source, f"{key}.bn_batch_size", "must be at least 1")
+    bn_seed = _nonneg_int(v, "bn_seed", source, f"{key}.") if "bn_seed" in v else None
+    mode = _string(v, "mode", source, f"{key}.") if "mode" in v else None
+    if mode is not None and mode not in ("ope", "open_loop"):
+        raise _fail(source, f"{key}.mode", f"{mode!r} is not one of ['ope', 'open_loop']")
+    repeats = _nonneg_int(v, "repeats", source, f"{key}.") if "repeats" in v else None
+    if repeats == 0:
+        raise _fail(source, f"{key}.repeats", "must be at least 1")
+    std = v.get("suc_std")
+    if "suc_std" in v and (isinstance(std, bool) or not isinstance(std, (int, float)) or not math.isfinite(std)
+                           or std < 0):
+        raise _fail(source, f"{key}.suc_std", f"must be a non-negative number, got {std!r}")
     return ValidationRecord(suc=float(suc), protocol=protocol, dataset=dataset, split=split, videos=videos,
                             frames=frames, bn_batches=bn, select=select, videos_sha256=sha,
-                            bn_batch_size=bn_batch_size, bn_seed=bn_seed)
+                            bn_batch_size=bn_batch_size, bn_seed=bn_seed, mode=mode, repeats=repeats,
+                            suc_std=None if std is None else float(std))
 
 
 # ----- loading ---------------------------------------------------------------------------------------------------

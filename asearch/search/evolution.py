@@ -39,6 +39,7 @@ from asearch.errors import ASearchError, ConfigError
 from asearch.io import atomic_write_json, atomic_write_text
 from asearch.search.architecture import Architecture, ValidationRecord, save_architecture
 from asearch.search.fitness import FitnessConfig
+from asearch.search.reeval import FinalConfig
 from asearch.search.state import Candidate, CandidateRecord, Journal, SearchState, load_state, save_state
 from search_spaces.genome import Genome
 
@@ -122,13 +123,15 @@ class RayConfig:
 
 @dataclass
 class SearchConfig:
-    """The whole ``asearch search`` config (``experiments/vlt_scar/search.yaml``)."""
+    """The whole ``asearch search`` config (``experiments/vlt_scar/search.yaml``); ``final``: what runs after the
+    last generation (``final.reeval``, :mod:`asearch.search.reeval`)."""
 
     seed: int = 0
     device: str = "auto"
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     fitness: FitnessConfig = field(default_factory=FitnessConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    final: FinalConfig = field(default_factory=FinalConfig)
 
 
 def select_topk(records: Sequence[CandidateRecord], k: int) -> List[CandidateRecord]:
@@ -390,7 +393,11 @@ class EvolutionSearch:
 
     def architecture(self, record: CandidateRecord) -> Architecture:
         """The architecture JSON content of a scored candidate (validation protocol and supernet hash attached)."""
-        validation = ValidationRecord(suc=min(max(record.suc, 0.0), 1.0), **self.validation) if self.validation else None
+        validation = None
+        if self.validation:
+            std = record.extra.get("suc_std")
+            validation = ValidationRecord(suc=min(max(record.suc, 0.0), 1.0), **self.validation,
+                                          suc_std=float(std) if isinstance(std, (int, float)) else None)
         arch = Architecture(genome=record.genome, space=self.space, flops=record.flops, params=record.params,
                             validation=validation, supernet_sha256=self.supernet_sha256, seed=self.seed)
         if arch.flops is None and hasattr(self.space, "cost"):

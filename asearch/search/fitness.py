@@ -15,6 +15,15 @@
 3. SUC with the validation dataset's protocol (``lasot`` for the synthetic benchmark; :func:`asearch.evaluation.ope`),
    a fraction in [0, 1].
 
+``mode``: ``ope`` (default, the paper's) tracks each video closed loop as above: every frame is cropped around the
+tracker's own previous prediction. ``open_loop`` crops frame ``t`` around the ground truth of frame ``t - 1``
+(teacher forcing, :func:`track_open_loop`): a numerical change in one frame cannot send the tracker elsewhere for
+the rest of the video, so the score is far less chaotic; the predictions are scored with the same SUC formula.
+
+``repeats: R``: steps 1-3 run ``R`` times with independent recalibration batches (repeat ``r`` draws its pairs with
+seed ``bn.seed + r``; the same seeds for every candidate) and the candidate's ``suc`` is their mean, ``suc_std``
+their standard deviation (``ddof = 1``; 0 for ``R = 1``). ``R = 1`` is exactly the single score of before.
+
 The recalibration batches are drawn from the supernet's own training data (the ``data`` section stored in its
 checkpoint) unless ``bn.data`` gives another one; pair ``i`` is a function of ``(bn.seed, 0, i)`` only
 (:class:`asearch.data.PairDataset`), so every worker builds the same batches.
@@ -41,7 +50,8 @@ from asearch.config import from_dict, to_dict
 from asearch.errors import ConfigError, DataError
 
 __all__ = ["ValidationConfig", "BNConfig", "FitnessConfig", "TrackingFitness", "FitnessContext", "worker_cache",
-           "clear_worker_cache", "track_lockstep", "track_one_by_one", "stack_batches"]
+           "clear_worker_cache", "track_lockstep", "track_one_by_one", "track_open_loop", "stack_batches",
+           "FITNESS_MODES"]
 
 
 @dataclass
@@ -113,7 +123,9 @@ class FitnessConfig:
 
     ``tracker``: tracking hyperparameters over the ones stored in the supernet's checkpoint config (the model
     family's tracker config). ``language``: language settings (:class:`trackers.registry.LanguageConfig` fields)
-    over the checkpoint's. ``batched``: track the validation videos in lockstep (default) or one by one.
+    over the checkpoint's. ``batched``: track the validation videos in lockstep (default) or one by one (``ope``
+    only; ``open_loop`` is always lockstep). ``mode``: ``ope`` | ``open_loop``, ``repeats``: scores per candidate
+    with independent BN batches (see the module docstring).
 
     CPU settings (no effect on CUDA; both measured by ``benchmarks/bench_search.py``): ``channels_last`` stores the
     worker's model in the channels-last layout, which oneDNN convolutions with few channels run far faster on
@@ -125,12 +137,26 @@ class FitnessConfig:
 
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     bn: BNConfig = field(default_factory=BNConfig)
+    mode: str = "ope"
+    repeats: int = 1
     batched: bool = True
     channels_last: bool = True
     keep_freed_memory: bool = True
     tracker: Dict[str, Any] = field(default_factory=dict)
     language: Dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.mode not in FITNESS_MODES:
+            raise ConfigError(f"fitness.mode: {self.mode!r} is not one of {list(FITNESS_MODES)}")
+        if self.repeats < 1:
+            raise ConfigError(f"fitness.repeats: must be >= 1, got {self.repeats}")
+        if self.repeats > 1 and self.bn.batches == 0:
+            raise ConfigError("fitness.repeats > 1 needs fitness.bn.batches > 0: the repeats differ only in their "
+                              "BN-recalibration batches")
+
+
+#: ``fitness.mode`` values: closed-loop one-pass evaluation, or teacher-forced crops
+FITNESS_MODES = ("ope", "open_loop")
 
 _WORKER_CACHE: Dict[Hashable, Any] = {}
 
@@ -183,6 +209,43 @@ def track_lockstep(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.n
         if len(still) != len(active):  # drop the videos that ended
             tracker.keep(still)
             active = [active[k] for k in still]
+        outs = tracker.track_batch([videos[i].frame(t) for i in active])
+        for i, out in zip(active, outs):
+            preds[i].append(np.asarray(out["box"], dtype=np.float64))
+        t += 1
+    return [np.stack(p) for p in preds]
+
+
+def _last_known_boxes(boxes: np.ndarray) -> np.ndarray:
+    """Each frame's ground truth, or the last earlier frame's with a finite, positive-size box (an absent target
+    keeps the box where it was last seen)."""
+    out = np.asarray(boxes, dtype=np.float64).copy()
+    for t in range(1, len(out)):
+        b = out[t]
+        if not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
+            out[t] = out[t - 1]
+    return out
+
+
+def track_open_loop(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
+    """Teacher-forced tracking (``fitness.mode: open_loop``): all ``videos`` in lockstep as :func:`track_lockstep`,
+    but before frame ``t`` every video's state is put at the ground truth of frame ``t - 1`` (the last known one
+    when the target is absent there, :meth:`~trackers.inference.base.BatchedTracker.set_boxes`), so frame ``t``
+    is cropped around it whatever the tracker predicted before. Returns one ``N_i×4`` array per video (row 0 = GT)."""
+    preds = [[np.asarray(v.boxes[0], dtype=np.float64)] for v in videos]
+    known = [_last_known_boxes(v.boxes) for v in videos]
+    tracker.initialize_batch([v.frame(0) for v in videos], [v.boxes[0] for v in videos],
+                             [v.sequence for v in videos])
+    active = list(range(len(videos)))
+    t = 1
+    while active:
+        still = [k for k, i in enumerate(active) if t < len(videos[i])]
+        if not still:
+            break
+        if len(still) != len(active):
+            tracker.keep(still)
+            active = [active[k] for k in still]
+        tracker.set_boxes([known[i][t - 1] for i in active])
         outs = tracker.track_batch([videos[i].frame(t) for i in active])
         for i, out in zip(active, outs):
             preds[i].append(np.asarray(out["box"], dtype=np.float64))
@@ -297,19 +360,20 @@ class FitnessContext:
             check_language_width(self.featurizer, self.model, self.language_cfg, stored_language, source)
         self.actor = build_actor(self.model, self.model_cfg, self.featurizer, stored.get("loss") or {})
         self.protocol = config.validation.protocol or _default_protocol(config.validation.dataset)
-        self._pairs = None
-        self.bn_batches: Optional[List[Dict[str, Any]]] = None
+        self._pairs: List[Any] = []  # one pair dataset per repeat (seed bn.seed + r)
+        self.bn_batches: Optional[List[List[Dict[str, Any]]]] = None
         if config.bn.batches > 0:
-            self._pairs = self._build_pairs(stored, source)
+            self._pairs = [self._build_pairs(stored, source, config.bn.seed + r) for r in range(config.repeats)]
             if config.bn.cache:
-                self.bn_batches = [self._make_batch(i) for i in range(config.bn.batches)]
+                self.bn_batches = [[self._make_batch(i, r) for i in range(config.bn.batches)]
+                                   for r in range(config.repeats)]
         self.videos = load_validation_videos(config.validation)
         self._tracker: Any = None
         self.recalibrator = Recalibrator(self.model, kernel=config.bn.kernel)  # BN layers and modules found once
         self.load_seconds = time.perf_counter() - t0
 
     # -- BN batches --------------------------------------------------------------------------------------------------
-    def _build_pairs(self, stored: Mapping[str, Any], source: str) -> Any:
+    def _build_pairs(self, stored: Mapping[str, Any], source: str, seed: int) -> Any:
         from asearch.training.recipes import ExperimentConfig, build_pair_dataset
 
         bn = self.config.bn
@@ -322,18 +386,20 @@ class FitnessContext:
         data["pairs_per_epoch"] = bn.batches * bn.batch_size
         exp = from_dict(ExperimentConfig, {"data": data, "language": to_dict(self.language_cfg)},
                         source="fitness.bn.data")
-        pairs = build_pair_dataset(exp, self.model_cfg, seed=bn.seed, source="fitness.bn.data")
+        pairs = build_pair_dataset(exp, self.model_cfg, seed=seed, source="fitness.bn.data")
         pairs.set_epoch(0)
         return pairs
 
-    def _make_batch(self, i: int) -> Dict[str, Any]:
-        """BN batch ``i``: pairs ``i·B .. (i+1)·B−1``, crops stored as uint8, language vectors precomputed."""
+    def _make_batch(self, i: int, repeat: int = 0) -> Dict[str, Any]:
+        """BN batch ``i`` of ``repeat``: pairs ``i·B .. (i+1)·B−1``, crops stored as uint8, language vectors
+        precomputed."""
         import torch
 
         from asearch.data.sampler import collate_pairs
 
         bs = self.config.bn.batch_size
-        batch = collate_pairs([self._pairs[j] for j in range(i * bs, (i + 1) * bs)])
+        pairs = self._pairs[repeat]
+        batch = collate_pairs([pairs[j] for j in range(i * bs, (i + 1) * bs)])
         for key in ("template", "search"):
             batch[key] = batch[key].clamp(0, 255).round().to(torch.uint8)
         language, use_template = self.actor.language(batch, torch.device("cpu"))
@@ -342,13 +408,13 @@ class FitnessContext:
             batch["use_template_language"] = use_template.cpu() if use_template is not None else None
         return batch
 
-    def recalibration_batches(self):
-        """The fixed BN batches on the device (floats 0..255), cached or re-sampled."""
+    def recalibration_batches(self, repeat: int = 0):
+        """The fixed BN batches of ``repeat`` on the device (floats 0..255), cached or re-sampled."""
         from asearch.training.trainer import move_to_device
 
         n = self.config.bn.batches
         for i in range(n):
-            batch = self.bn_batches[i] if self.bn_batches is not None else self._make_batch(i)
+            batch = self.bn_batches[repeat][i] if self.bn_batches is not None else self._make_batch(i, repeat)
             batch = move_to_device(batch, self.device)
             yield {**batch, "template": batch["template"].float(), "search": batch["search"].float()}
 
@@ -357,16 +423,17 @@ class FitnessContext:
         n, fuse = self.config.bn.batches, self.config.bn.fuse
         return [min(fuse, n - i) for i in range(0, n, fuse)]
 
-    def fused_recalibration_batches(self):
+    def fused_recalibration_batches(self, repeat: int = 0):
         """:meth:`recalibration_batches` stacked as :meth:`recalibration_parts` says, produced one pass at a time."""
-        batches = self.recalibration_batches()
+        batches = self.recalibration_batches(repeat)
         for parts in self.recalibration_parts():
             group = [next(batches) for _ in range(parts)]
             yield group[0] if parts == 1 else stack_batches(group)
 
     # -- scoring -----------------------------------------------------------------------------------------------------
     def score(self, genome: Any, batched: Optional[bool] = None) -> Dict[str, Any]:
-        """Recalibrate BN for ``genome``, track the validation set, return ``suc`` (+ ``prec``, timings)."""
+        """Score ``genome``: for each of the ``repeats``, recalibrate BN with that repeat's batches and track the
+        validation set; returns ``suc`` (the mean), ``suc_std``, ``prec`` (mean) and timings (summed)."""
         import torch
 
         from asearch.evaluation import ope
@@ -374,27 +441,34 @@ class FitnessContext:
 
         genome = self.space.validate(genome)
         batched = self.config.batched if batched is None else batched
-        bn_seconds = 0.0
-        if self.config.bn.batches > 0:
+        track = track_open_loop if self.config.mode == "open_loop" else (
+            track_lockstep if batched else track_one_by_one)
+        sucs, precs, bn_seconds, track_seconds = [], [], 0.0, 0.0
+        for repeat in range(self.config.repeats):
+            if self.config.bn.batches > 0:
+                with torch.inference_mode():
+                    bn = self.recalibrator(self.fused_recalibration_batches(repeat),
+                                           lambda b: self.actor.recalibration_pass(b, genome),
+                                           parts=self.recalibration_parts())
+                bn_seconds += bn["seconds"]
+            t0 = time.perf_counter()
+            if self._tracker is None:  # one tracker for every candidate of this worker; eval mode, on the device
+                self._tracker = build_tracker(self.model, self.model_cfg, self.tracker_cfg,
+                                              featurizer=self.featurizer, genome=genome, device=self.device)
+                self._tracker.channels_last_input = self.channels_last
+            tracker = self._tracker
+            tracker.set_genome(genome)
             with torch.inference_mode():
-                bn = self.recalibrator(self.fused_recalibration_batches(),
-                                       lambda b: self.actor.recalibration_pass(b, genome),
-                                       parts=self.recalibration_parts())
-            bn_seconds = bn["seconds"]
-        t0 = time.perf_counter()
-        if self._tracker is None:  # one tracker for every candidate of this worker; eval mode, on the device
-            self._tracker = build_tracker(self.model, self.model_cfg, self.tracker_cfg, featurizer=self.featurizer,
-                                          genome=genome, device=self.device)
-            self._tracker.channels_last_input = self.channels_last
-        tracker = self._tracker
-        tracker.set_genome(genome)
-        with torch.inference_mode():
-            preds = (track_lockstep if batched else track_one_by_one)(tracker, self.videos)
-        track_seconds = time.perf_counter() - t0
-        res = ope(preds, [v.boxes for v in self.videos], [v.visible for v in self.videos], protocol=self.protocol,
-                  names=[v.name for v in self.videos])
-        return {"suc": float(res["suc"]), "prec": float(res["prec"]), "bn_seconds": round(bn_seconds, 4),
-                "track_seconds": round(track_seconds, 4)}
+                preds = track(tracker, self.videos)
+            track_seconds += time.perf_counter() - t0
+            res = ope(preds, [v.boxes for v in self.videos], [v.visible for v in self.videos],
+                      protocol=self.protocol, names=[v.name for v in self.videos])
+            sucs.append(float(res["suc"]))
+            precs.append(float(res["prec"]))
+        return {"suc": float(np.mean(sucs)) if len(sucs) > 1 else sucs[0],
+                "suc_std": float(np.std(sucs, ddof=1)) if len(sucs) > 1 else 0.0,
+                "prec": float(np.mean(precs)) if len(precs) > 1 else precs[0],
+                "bn_seconds": round(bn_seconds, 4), "track_seconds": round(track_seconds, 4)}
 
 
 def stack_batches(batches: Sequence[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -425,7 +499,7 @@ def _default_protocol(dataset: str) -> str:
 
 
 class TrackingFitness:
-    """Picklable fitness ``genome -> {"suc", "prec", "bn_seconds", "track_seconds", "seconds"}`` of a supernet
+    """Picklable fitness ``genome -> {"suc", "suc_std", "prec", "bn_seconds", "track_seconds", "seconds"}`` of a supernet
     checkpoint (``seconds``: scoring time, without the one-off loading of the worker's context).
 
     Only the path, its modification time and the config travel to workers; the heavy
@@ -466,7 +540,7 @@ class TrackingFitness:
         return {"protocol": v.protocol or _default_protocol(v.dataset), "dataset": v.dataset, "split": v.split,
                 "videos": v.videos, "frames": v.frames, "bn_batches": bn.batches, "select": v.select,
                 "videos_sha256": names_sha256(validation_names(v)), "bn_batch_size": bn.batch_size,
-                "bn_seed": bn.seed}
+                "bn_seed": bn.seed, "mode": self.config.mode, "repeats": self.config.repeats}
 
     def with_config(self, **changes: Any) -> "TrackingFitness":
         """A copy with fields of :class:`FitnessConfig` replaced (e.g. ``batched=False``)."""

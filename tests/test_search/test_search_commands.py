@@ -89,3 +89,41 @@ def test_export_genome(tiny_supernet, tmp_path, capsys):
     bad = [[1] * 20, [2] * 20, [3, 3, 3, 7], [0, 1, 2, 3]]
     assert main(["export", "--genome", json.dumps(bad), "--supernet", str(tiny_supernet), "--out", str(path)]) == 2
     assert "template_mixer[3]" in capsys.readouterr().err
+
+
+def test_search_reevaluates_its_topk(tmp_path, tiny_supernet, synth_root, capsys):
+    """final.reeval: the top 2 re-scored on other videos with 2 BN repeats; best.json is the re-evaluation's best
+    and records both scores; a re-evaluation killed after one candidate resumes with the other one only."""
+    out = tmp_path / "run"
+    args = ["search", "--config", str(experiments_dir() / "vlt_scar" / "tiny_search.yaml"),
+            "--supernet", str(tiny_supernet), "--out", str(out), "--local", "--no-progress",
+            "--set", f"fitness.validation.root={synth_root}", "--set", "fitness.validation.frames=5",
+            "--set", "evolution.generations=1", "--set", "evolution.population=3", "--set", "evolution.topk=3",
+            "--set", "evolution.mutations=0", "--set", "evolution.crossovers=0",
+            "--set", "final.reeval.topk=2", "--set", "final.reeval.repeats=2",
+            "--set", f"final.reeval.validation={{root: {synth_root}, split: train, videos: 3, frames: 8}}"]
+    assert main(args) == 0
+    assert "re-evaluated the top 2" in capsys.readouterr().out
+    data = json.loads((out / "reeval.json").read_text())
+    assert data["protocol"]["split"] == "train" and data["protocol"]["repeats"] == 2
+    results = data["results"]
+    with open(out / "candidates.csv") as fh:
+        rows = sorted(csv.DictReader(fh), key=lambda r: -float(r["suc"]))
+    assert [r["search_suc"] for r in results] == [float(r["suc"]) for r in rows[:2]]
+    assert all(r["suc_std"] >= 0 for r in results)
+    best = load_architecture(out / "best.json")
+    chosen = max(results, key=lambda r: (r["suc"], -r["search_rank"]))
+    assert best.genome.to_official() == chosen["genome"]
+    assert best.reevaluation.suc == chosen["suc"] and best.reevaluation.repeats == 2
+    assert best.reevaluation.videos == 3 and best.reevaluation.split == "train"
+    assert best.validation.suc == chosen["search_suc"] and best.validation.split == "val"
+    # kill after the first candidate: the second is scored again on --resume, the first is kept as it was
+    data["results"] = results[:1]
+    (out / "reeval.json").write_text(json.dumps(data))
+    assert main(args + ["--resume"]) == 0
+    again = json.loads((out / "reeval.json").read_text())["results"]
+    assert again[0] == results[0] and again[1]["suc"] == results[1]["suc"]
+    # a changed protocol does not mix with the stored scores
+    assert main(args[:-1] + [f"final.reeval.validation={{root: {synth_root}, split: train, videos: 2, frames: 8}}",
+                             "--resume"]) == 2
+    assert "final.reeval.validation.videos" in capsys.readouterr().err

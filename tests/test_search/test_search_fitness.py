@@ -265,8 +265,8 @@ def test_tracking_fitness_is_deterministic(tiny_supernet, synth_root):
     fit = _fitness(tiny_supernet, synth_root)
     ctx = fit.context()
     assert fit.context() is ctx and _fitness(tiny_supernet, synth_root).context() is ctx  # built once per process
-    assert ctx.bn_batches is not None and len(ctx.bn_batches) == 2
-    assert ctx.bn_batches[0]["template"].dtype == torch.uint8 and ctx.bn_batches[0]["template"].shape[0] == 3
+    assert ctx.bn_batches is not None and len(ctx.bn_batches) == 1 and len(ctx.bn_batches[0]) == 2
+    assert ctx.bn_batches[0][0]["template"].dtype == torch.uint8 and ctx.bn_batches[0][0]["template"].shape[0] == 3
     assert [len(v) for v in ctx.videos] == [6, 6]
     a, b = ctx.space.random(0), ctx.space.random(1)
     ra = fit(a)
@@ -293,7 +293,8 @@ def test_tracking_fitness_is_deterministic(tiny_supernet, synth_root):
     assert fit.protocol_record() == {"protocol": "lasot", "dataset": "synthetic", "split": "val", "videos": 2,
                                      "frames": 6, "bn_batches": 2, "select": "spread",
                                      "videos_sha256": hashlib.sha256("\n".join(chosen).encode()).hexdigest(),
-                                     "bn_batch_size": fit.config.bn.batch_size, "bn_seed": fit.config.bn.seed}
+                                     "bn_batch_size": fit.config.bn.batch_size, "bn_seed": fit.config.bn.seed,
+                                     "mode": "ope", "repeats": 1}
 
 
 def test_fitness_without_bn_recalibration_and_streamed_batches(tiny_supernet, synth_root):

@@ -199,6 +199,25 @@ class BatchedTracker(abc.ABC):
         outputs = self.model.track(x, self._batched_state)
         return self.postprocess(outputs, [c[1] for c in crops], self._videos)
 
+    def set_boxes(self, boxes: Sequence[Sequence[float]]) -> None:
+        """Put every video's state at a given box ``x, y, w, h`` (batch order): the next :meth:`track_batch` crops
+        around it as if the tracker had predicted it (teacher forcing, the search fitness's ``open_loop`` mode).
+        The template and language of each video stay as they are."""
+        if len(boxes) != len(self._videos):
+            raise DataError(f"set_boxes: {len(boxes)} boxes for {len(self._videos)} videos")
+        for video, box in zip(self._videos, boxes):
+            box = np.asarray(box, dtype=np.float64)
+            if not np.all(np.isfinite(box)) or box[2] <= 0 or box[3] <= 0:
+                raise DataError(f"set_boxes: a box must be finite with positive size, got {box.tolist()}",
+                                field="boxes")
+            self.set_video_box(video, box)
+
+    def set_video_box(self, video: Dict[str, Any], box: np.ndarray) -> None:
+        """Family hook of :meth:`set_boxes`: the state of one video at box ``x, y, w, h`` (default: the ``center``
+        and ``size`` that SiamCAR and TransT keep)."""
+        video["center"] = np.array([box[0] + box[2] / 2.0, box[1] + box[3] / 2.0])
+        video["size"] = np.array([box[2], box[3]], dtype=np.float64)
+
     # -- one video ---------------------------------------------------------------------------------------------------
     def initialize(self, image: np.ndarray, box: Sequence[float], language: Any = None) -> None:
         """Start tracking one video (batch of one)."""

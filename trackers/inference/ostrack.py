@@ -92,6 +92,9 @@ class OSTrackTracker(BatchedTracker):
         crop, tbox, _ = self.template_crop(image, box, lambda w, h: _side(w, h, self.cfg.template_factor))
         return crop, tbox, {"box": np.asarray(box, dtype=np.float64).copy()}
 
+    def set_video_box(self, video: Dict[str, Any], box: np.ndarray) -> None:
+        video["box"] = np.asarray(box, dtype=np.float64).copy()
+
     def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
         x, y, w, h = video["box"]
         center = (x + w / 2.0, y + h / 2.0)
