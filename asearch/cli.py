@@ -13,7 +13,7 @@ from typing import List, Optional
 from asearch import __version__
 from asearch.errors import ASearchError
 
-COMMANDS = ["data", "pretrain", "search", "export", "retrain", "track", "evaluate", "report", "demo"]
+COMMANDS = ["data", "pretrain", "search", "rank", "export", "retrain", "track", "evaluate", "report", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

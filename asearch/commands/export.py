@@ -61,19 +61,10 @@ def run(args: argparse.Namespace) -> int:
     if args.weights:
         if not args.supernet:
             raise ConfigError("--weights needs --supernet (the weights are copied from it)")
-        from supernets import extract_subnet, save_subnet
-        from supernets.vlt import VLTSupernet
-        from trackers.registry import load_model
+        from asearch.training.recipes import save_inherited_weights
 
-        model, model_cfg = load_model(args.supernet)
-        found = [(name, m) for name, m in model.named_modules() if isinstance(m, VLTSupernet)]
-        if not found:
-            raise ConfigError(f"--supernet {args.supernet}: the model holds no VLT supernet to extract from")
-        prefix, supernet = found[0]
-        subnet = extract_subnet(supernet, arch.genome)
-        # the tracker around the supernet (neck, head): everything outside the supernet module
-        rest = {k: v for k, v in model.state_dict().items() if prefix and not k.startswith(prefix + ".")}
-        save_subnet(subnet, args.weights, model_cfg.name if rest else None, rest if rest else None)
+        got = save_inherited_weights(args.supernet, arch.genome, args.weights)
+        rest = got["tracker_tensors"]
         print(f"asearch export: inherited subnet weights in {args.weights}"
-              + (f" (with the {model_cfg.name} neck and head: {len(rest)} tensors)" if rest else ""))
+              + (f" (with the {got['model']} neck and head: {rest} tensors)" if rest else ""))
     return 0

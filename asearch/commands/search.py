@@ -41,24 +41,10 @@ def add_parser(sub) -> None:
 
 
 def space_from_checkpoint(path: Any) -> Any:
-    """The search space of a supernet checkpoint: ``build_info['search_space']`` when stored, else rebuilt from
-    the model config (:func:`asearch.training.recipes.search_space_of`)."""
-    from asearch.errors import ConfigError
-    from asearch.io import load_torch
-    from search_spaces.vlt import VLTSpace
+    """The search space of a supernet checkpoint (:func:`asearch.training.recipes.space_from_checkpoint`)."""
+    from asearch.training.recipes import space_from_checkpoint as find
 
-    ckpt = load_torch(path)
-    info = ckpt.get("build_info") if isinstance(ckpt, dict) else None
-    if isinstance(info, dict) and isinstance(info.get("search_space"), dict):
-        return VLTSpace.from_dict(info["search_space"], source=f"{path} (build_info.search_space)")
-    from asearch.training.recipes import search_space_of
-    from trackers.registry import build_model, model_config_from_checkpoint
-
-    model = build_model(model_config_from_checkpoint(ckpt, str(path)), pretrained=False)
-    space = search_space_of(model)
-    if space is None:
-        raise ConfigError(f"{path}: the model has no search space (not a supernet checkpoint)")
-    return space
+    return find(path)
 
 
 def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):

@@ -51,7 +51,7 @@ from asearch.errors import ConfigError, DataError
 
 __all__ = ["ValidationConfig", "BNConfig", "FitnessConfig", "TrackingFitness", "FitnessContext", "worker_cache",
            "clear_worker_cache", "track_lockstep", "track_one_by_one", "track_open_loop", "stack_batches",
-           "FITNESS_MODES"]
+           "FITNESS_MODES", "TrackingParts", "load_tracking_parts", "score_checkpoint"]
 
 
 @dataclass
@@ -317,31 +317,95 @@ def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
+@dataclass
+class TrackingParts:
+    """What tracking with a checkpoint needs: the model (eval mode, on the device), its config, the tracker and
+    language configs (the checkpoint's, with overrides on top), the language featurizer (or ``None``) and the
+    checkpoint's stored config."""
+
+    model: Any
+    model_cfg: Any
+    tracker_cfg: Any
+    language_cfg: Any
+    featurizer: Any
+    stored: Dict[str, Any]
+
+
+def load_tracking_parts(checkpoint: Union[str, Path], tracker: Mapping[str, Any], language: Mapping[str, Any],
+                        device: Any) -> TrackingParts:
+    """Rebuild the model of ``checkpoint`` and its tracking settings (``tracker`` / ``language``: overrides over
+    the checkpoint's own, as ``fitness.tracker`` / ``fitness.language``)."""
+    from asearch.io import load_torch
+    from trackers.registry import (build_featurizer, check_language_width, checkpoint_language, get_entry,
+                                   rebuild_model, resolve_language)
+
+    source = str(checkpoint)
+    ckpt = load_torch(checkpoint, map_location="cpu")
+    stored = dict(ckpt.get("config")) if isinstance(ckpt.get("config"), Mapping) else {}
+    model, model_cfg = rebuild_model(ckpt, source)
+    stored_language = checkpoint_language(ckpt)
+    del ckpt
+    model.to(device).eval()
+    entry = get_entry(model_cfg.name)
+    tracker_cfg = from_dict(entry.tracker_config_cls, _merge(dict(stored.get("tracker") or {}), tracker),
+                            source=f"{source} + fitness.tracker", prefix="tracker.")
+    language_cfg = resolve_language(language, stored_language, source=f"{source} + fitness.language")
+    featurizer = None
+    if getattr(model, "uses_language", False) and language_cfg.enabled:
+        featurizer = build_featurizer(language_cfg, device, stored_language)
+        check_language_width(featurizer, model, language_cfg, stored_language, source)
+    return TrackingParts(model, model_cfg, tracker_cfg, language_cfg, featurizer, stored)
+
+
+def score_checkpoint(checkpoint: Union[str, Path], validation: ValidationConfig, mode: str = "ope",
+                     tracker: Optional[Mapping[str, Any]] = None, language: Optional[Mapping[str, Any]] = None,
+                     device: Any = "auto", videos: Optional[Sequence[ValidationVideo]] = None) -> Dict[str, Any]:
+    """SUC of a trained fixed-architecture checkpoint (a retrained subnet or a baseline) on the validation set of
+    ``validation``, tracked as the search fitness tracks (``mode``: ``ope`` or ``open_loop``, lockstep), with the
+    same protocol; its BN statistics are its own (no recalibration). Returns ``suc``, ``prec``, ``seconds``."""
+    import torch
+
+    from asearch.evaluation import ope
+    from asearch.runtime import resolve_device
+    from trackers.registry import build_tracker
+
+    if mode not in FITNESS_MODES:
+        raise ConfigError(f"fitness.mode: {mode!r} is not one of {list(FITNESS_MODES)}")
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    parts = load_tracking_parts(checkpoint, tracker or {}, language or {}, dev)
+    if getattr(parts.model, "needs_genome", False):
+        raise ConfigError(f"{checkpoint}: a supernet checkpoint; score_checkpoint scores a fixed architecture")
+    videos = load_validation_videos(validation) if videos is None else videos
+    trk = build_tracker(parts.model, parts.model_cfg, parts.tracker_cfg, featurizer=parts.featurizer, device=dev)
+    with torch.inference_mode():
+        preds = (track_open_loop if mode == "open_loop" else track_lockstep)(trk, videos)
+    protocol = validation.protocol or _default_protocol(validation.dataset)
+    res = ope(preds, [v.boxes for v in videos], [v.visible for v in videos], protocol=protocol,
+              names=[v.name for v in videos])
+    return {"suc": float(res["suc"]), "prec": float(res["prec"]), "seconds": time.perf_counter() - t0}
+
+
 class FitnessContext:
     """Everything a worker needs to score genomes: built once per process by :meth:`TrackingFitness.context`."""
 
     def __init__(self, supernet: Union[str, Path], config: FitnessConfig, device: Any = "auto"):
-        from asearch.io import load_torch
         from asearch.runtime import keep_freed_memory, resolve_device
         from asearch.search.bn import Recalibrator
         from asearch.training.recipes import search_space_of
         from supernets.blocks import to_channels_last
-        from trackers.registry import (build_actor, build_featurizer, check_language_width, checkpoint_language,
-                                       get_entry, rebuild_model, resolve_language)
+        from trackers.registry import build_actor
 
         t0 = time.perf_counter()
         self.config = config
         self.device = resolve_device(device)
         source = str(supernet)
-        ckpt = load_torch(supernet, map_location="cpu")
-        stored = ckpt.get("config") if isinstance(ckpt.get("config"), Mapping) else {}
-        self.model, self.model_cfg = rebuild_model(ckpt, source)
-        stored_language = checkpoint_language(ckpt)
-        del ckpt
+        parts = load_tracking_parts(supernet, config.tracker, config.language, self.device)
+        stored = parts.stored
+        self.model, self.model_cfg = parts.model, parts.model_cfg
         if not getattr(self.model, "needs_genome", False):
             raise ConfigError(f"{source}: this checkpoint holds a fixed architecture, not a supernet; asearch "
                               "search needs the checkpoint of asearch pretrain")
-        self.model.to(self.device).eval()
         self.channels_last = self.device.type == "cpu" and config.channels_last
         if self.device.type == "cpu":
             if config.keep_freed_memory:
@@ -349,15 +413,7 @@ class FitnessContext:
             if self.channels_last:
                 to_channels_last(self.model)
         self.space = search_space_of(self.model)
-        entry = get_entry(self.model_cfg.name)
-        tracker = _merge(dict(stored.get("tracker") or {}), config.tracker)
-        self.tracker_cfg = from_dict(entry.tracker_config_cls, tracker, source=f"{source} + fitness.tracker",
-                                     prefix="tracker.")
-        self.language_cfg = resolve_language(config.language, stored_language, source=f"{source} + fitness.language")
-        self.featurizer = None
-        if getattr(self.model, "uses_language", False) and self.language_cfg.enabled:
-            self.featurizer = build_featurizer(self.language_cfg, self.device, stored_language)
-            check_language_width(self.featurizer, self.model, self.language_cfg, stored_language, source)
+        self.tracker_cfg, self.language_cfg, self.featurizer = parts.tracker_cfg, parts.language_cfg, parts.featurizer
         self.actor = build_actor(self.model, self.model_cfg, self.featurizer, stored.get("loss") or {})
         self.protocol = config.validation.protocol or _default_protocol(config.validation.dataset)
         self._pairs: List[Any] = []  # one pair dataset per repeat (seed bn.seed + r)

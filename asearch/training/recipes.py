@@ -52,7 +52,8 @@ from trackers.registry import LanguageConfig
 __all__ = [
     "DatasetSpec", "DataConfig", "RetrainInit", "ExperimentConfig", "Experiment", "MODES",
     "load_experiment", "validate_experiment", "mix_ratios", "build_pair_dataset", "epoch_loader_factory",
-    "search_space_of", "resolve_genome", "default_out_dir", "run_pretrain", "run_retrain", "load_inherited_weights", "build_experiment", "train_experiment",
+    "search_space_of", "resolve_genome", "default_out_dir", "run_pretrain", "run_retrain", "load_inherited_weights",
+    "save_inherited_weights", "space_from_checkpoint", "build_experiment", "train_experiment",
 ]
 
 log = logging.getLogger("asearch.training")
@@ -299,6 +300,26 @@ def search_space_of(model: nn.Module) -> Any:
     return None
 
 
+def space_from_checkpoint(path: Any) -> Any:
+    """The search space of a supernet checkpoint: ``build_info['search_space']`` when stored, else rebuilt from
+    the model config (:func:`asearch.training.recipes.search_space_of`)."""
+    from asearch.errors import ConfigError
+    from asearch.io import load_torch
+    from search_spaces.vlt import VLTSpace
+
+    ckpt = load_torch(path)
+    info = ckpt.get("build_info") if isinstance(ckpt, dict) else None
+    if isinstance(info, dict) and isinstance(info.get("search_space"), dict):
+        return VLTSpace.from_dict(info["search_space"], source=f"{path} (build_info.search_space)")
+    from trackers.registry import build_model, model_config_from_checkpoint
+
+    model = build_model(model_config_from_checkpoint(ckpt, str(path)), pretrained=False)
+    space = search_space_of(model)
+    if space is None:
+        raise ConfigError(f"{path}: the model has no search space (not a supernet checkpoint)")
+    return space
+
+
 def resolve_genome(arch: Any) -> Any:
     """A :class:`~search_spaces.genome.Genome` from an architecture file (``asearch export`` JSON, an official
     ``[[20], [20], [4], [4]]`` JSON list or a YAML with ``CAND``), a Genome, or the official list-of-lists."""
@@ -373,6 +394,26 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     model.load_state_dict(tracker_state, strict=False)  # keys and shapes checked above
     out["tracker_tensors"] = len(tracker_state)
     return out
+
+
+def save_inherited_weights(supernet: Union[str, Path], genome: Any, path: Union[str, Path]) -> Dict[str, Any]:
+    """Write the subnet of ``genome`` with the weights it inherits from the ``supernet`` checkpoint, and the rest
+    of the supernet's tracker (neck and head, trained with every path), to ``path`` (``asearch export --weights``;
+    input of :func:`load_inherited_weights`). Returns ``{"model", "tracker_tensors"}``."""
+    from supernets import extract_subnet, save_subnet
+    from supernets.vlt import VLTSupernet
+    from trackers.registry import load_model
+
+    model, model_cfg = load_model(supernet)
+    found = [(name, m) for name, m in model.named_modules() if isinstance(m, VLTSupernet)]
+    if not found:
+        raise ConfigError(f"{supernet}: the model holds no VLT supernet to extract from")
+    prefix, net = found[0]
+    subnet = extract_subnet(net, genome)
+    # the tracker around the supernet (neck, head): everything outside the supernet module
+    rest = {k: v for k, v in model.state_dict().items() if prefix and not k.startswith(prefix + ".")}
+    save_subnet(subnet, path, model_cfg.name if rest else None, rest if rest else None)
+    return {"model": model_cfg.name, "tracker_tensors": len(rest)}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
