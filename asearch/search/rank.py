@@ -10,8 +10,9 @@ does? (Sciuto et al. 2019; Yu et al. 2020: weight-sharing rankings are often wea
    all; ``retrain.overrides`` on top), once from scratch and, with ``retrain.inherited``, once from its inherited
    supernet weights (subnet, neck and head: :func:`~asearch.training.recipes.save_inherited_weights`). The model
    section is the supernet checkpoint's own (``retrain.model_from_supernet``), so the subnet has the supernet's
-   widths and sizes. Each trained model is scored on the fitness's validation videos with the fitness's mode and
-   protocol (:func:`~asearch.search.fitness.score_checkpoint`; its own BN statistics).
+   widths and sizes. Each trained model is scored on the fitness's validation videos and protocol, tracked closed
+   loop (``ope``, what tracking quality means, whatever ``fitness.mode`` the supernet side uses;
+   :func:`~asearch.search.fitness.score_checkpoint`; its own BN statistics).
    One **Ray Tune trial per subnet** (resources from ``ray``; ``ray.backend: local`` trains in this process). Each
    run writes ``standalone/subnet<i>/<init>.json`` when scored; training checkpoints every ``train.checkpoint_every``
    steps. A killed rank run resumes (``--resume``) with the subnets and inits not finished yet, continuing a killed
@@ -191,7 +192,7 @@ def train_subnet(task: Mapping[str, Any]) -> Dict[str, Any]:
     """Train and score one subnet stand-alone (the body of a rank trial), every init not done yet; returns
     ``{init: {"suc", "prec", "steps", "final_loss", "seconds"}}``. ``task``: ``id``, ``genome`` (official form),
     ``dir``, ``supernet``, ``recipe`` (file), ``overrides``, ``model_from_supernet``, ``inits``, ``validation``
-    and ``mode`` (the fitness's), ``device``, ``threads``."""
+    (the fitness's) and ``mode`` (of the stand-alone tracking: ``ope``), ``device``, ``threads``."""
     with _threads(task.get("threads")):
         return _train_subnet(task)
 
@@ -386,7 +387,7 @@ class RankRun:
                                                                             f"subnet{subnet['id']}").resolve()),
                 "supernet": str(self.supernet), "recipe": str(self.recipe), "overrides": dict(self.cfg.retrain.overrides),
                 "model_from_supernet": self.cfg.retrain.model_from_supernet, "inits": list(self.inits()),
-                "validation": to_dict(self.cfg.fitness.validation), "mode": self.cfg.fitness.mode,
+                "validation": to_dict(self.cfg.fitness.validation), "mode": "ope",
                 "device": self.cfg.device if self.cfg.device != "auto" else None,
                 "threads": self.cfg.ray.threads_per_trial}
 

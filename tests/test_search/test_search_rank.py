@@ -125,3 +125,33 @@ def test_rank_killed_and_resumed_trains_nothing_twice(tmp_path, tune_run, tiny_s
     # changed settings are refused on --resume
     assert main(args + ["--resume", "--set", "subnets=2"]) == 2
     assert "used other settings (config differ)" in capsys.readouterr().err
+
+
+def test_rank_yamls_load():
+    from asearch.config import load_config
+    from asearch.search.rank import RankConfig
+
+    paper = load_config(RankConfig, experiments_dir() / "vlt_scar" / "rank.yaml")
+    assert (paper.subnets, paper.pool, paper.fitness.bn.batches, paper.retrain.config) == (10, 50, 200, "retrain.yaml")
+    demo = load_config(RankConfig, experiments_dir() / "demo" / "rank.yaml")
+    assert (demo.subnets, demo.fitness.validation.videos, demo.fitness.validation.frames) == (8, 12, 60)
+    with pytest.raises(ConfigError, match="subnets: at least 2"):
+        load_config(RankConfig, experiments_dir() / "demo" / "rank.yaml", ["subnets=1"])
+
+
+def test_rank_fitness_benchmark_rescores_the_subnets(tune_run, tiny_supernet, synth_root, capsys):
+    """benchmarks/rank_fitness.py: the rank run's subnets re-scored with ope and open_loop (the rank run's threads: the
+closed loop's SUC moves with the thread count)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("rank_fitness", experiments_dir().parent / "benchmarks" /
+                                                  "rank_fitness.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out, _ = tune_run
+    assert bench.main(["--config", str(experiments_dir() / "vlt_scar" / "tiny_rank.yaml"), "--rank", str(out),
+                       "--supernet", str(tiny_supernet), "--root", str(synth_root), "--repeats", "1", "--threads", "1"]) == 0
+    rows = json.loads((out / "rank_fitness.json").read_text())["rows"]
+    assert [(r["mode"], r["repeats"]) for r in rows] == [("ope", 1), ("open_loop", 1)]
+    assert rows[0]["supernet_suc"] == [float(r["supernet_suc"]) for r in _rows(out)]  # the rank run's own fitness
+    assert "| open_loop | 1 |" in capsys.readouterr().out
