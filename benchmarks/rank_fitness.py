@@ -1,6 +1,9 @@
 """Which fitness ranks subnets best? The supernet side of a finished ``asearch rank`` run, re-scored with each
 fitness variant, against the same stand-alone results.
 
+The supernet scores are cached in ``DIR/rank_fitness_scores.json``, so they can be computed while the rank run is
+still training (the script then says so and stops) and the table printed once it has finished.
+
 ``asearch rank`` trains K subnets stand-alone (the expensive part) and scores them with one fitness. This script
 takes such a run (``--rank DIR``: its ``subnets.json`` and ``standalone/``), scores the same K genomes on the
 supernet with every combination of ``--modes`` (``ope``, ``open_loop``) and ``--repeats`` (e.g. 1 and 3) over the
@@ -47,26 +50,34 @@ def main(argv: List[str]) -> int:
     cfg = load_config(RankConfig, args.config, sets)
     folder = Path(args.rank)
     subnets = json.loads((folder / "subnets.json").read_text())["subnets"]
-    inits = [i for i in ("scratch", "inherited") if all((folder / "standalone" / f"subnet{s['id']}" / f"{i}.json")
-                                                         .is_file() for s in subnets)]
-    if not inits:
-        raise SystemExit(f"{folder}: no stand-alone results for every subnet (finish the rank run first)")
-    truth = {i: [json.loads((folder / "standalone" / f"subnet{s['id']}" / f"{i}.json").read_text())["suc"]
-                 for s in subnets] for i in inits}
+    cache_path = folder / "rank_fitness_scores.json"  # supernet scores per variant: computed once
+    cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     rows = []
     for mode in args.modes:
         for r in args.repeats:
-            clear_worker_cache()
-            fcfg = dataclasses.replace(cfg.fitness, mode=mode, repeats=r)
-            fit = TrackingFitness(args.supernet, fcfg, device=cfg.device)
-            scores = [fit(s["genome"]) for s in subnets]
-            sup = [x["suc"] for x in scores]
-            row = {"mode": mode, "repeats": r, "seconds": sum(x["seconds"] for x in scores) / len(scores),
-                   "mean_std": sum(x["suc_std"] for x in scores) / len(scores), "supernet_suc": sup}
-            for i in inits:
-                row[i] = rank_statistics(sup, truth[i], cfg.bootstrap, cfg.seed)
-            rows.append(row)
-            print(f"# {mode} x {r}: done ({row['seconds']:.2f} s per candidate)", flush=True)
+            key = f"{mode}x{r}"
+            if key not in cache:
+                clear_worker_cache()
+                fcfg = dataclasses.replace(cfg.fitness, mode=mode, repeats=r)
+                fit = TrackingFitness(args.supernet, fcfg, device=cfg.device)
+                scores = [fit(s["genome"]) for s in subnets]
+                cache[key] = {"supernet_suc": [x["suc"] for x in scores],
+                              "seconds": sum(x["seconds"] for x in scores) / len(scores),
+                              "mean_std": sum(x["suc_std"] for x in scores) / len(scores)}
+                cache_path.write_text(json.dumps(cache, indent=2) + "\n")
+            rows.append({"mode": mode, "repeats": r, **cache[key]})
+            print(f"# {mode} x {r}: done ({cache[key]['seconds']:.2f} s per candidate)", flush=True)
+    inits = [i for i in ("scratch", "inherited") if all((folder / "standalone" / f"subnet{s['id']}" / f"{i}.json")
+                                                         .is_file() for s in subnets)]
+    if not inits:
+        print(f"{folder}: the stand-alone results are not complete yet; the supernet scores are saved in "
+              f"{cache_path}: run again when the rank run has finished")
+        return 0
+    truth = {i: [json.loads((folder / "standalone" / f"subnet{s['id']}" / f"{i}.json").read_text())["suc"]
+                 for s in subnets] for i in inits}
+    for row in rows:
+        for i in inits:
+            row[i] = rank_statistics(row["supernet_suc"], truth[i], cfg.bootstrap, cfg.seed)
 
     def cell(stat):
         v, ci = stat["value"], stat["ci95"]
