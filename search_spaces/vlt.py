@@ -259,6 +259,18 @@ class VLTSpace:
         free = {lb: int(cat.values[int(rng.integers(len(cat.values)))]) for lb, cat in self.mutable.items()}
         return self.validate(free)
 
+    def fair_paths(self, seed: RandomLike = None) -> List[Genome]:
+        """FairNAS strict-fair paths (Chu et al. 2021, "FairNAS", Alg. 1): ``m`` genomes, ``m`` the largest choice
+        count, in which every declared gene takes each of its choices exactly once (an independent random
+        permutation per gene). A gene with fewer choices than ``m`` cycles through its permutation (strictly fair
+        only when every gene has ``m`` choices, as in all VLT variants)."""
+        rng = _rng(seed)
+        cats = list(self.mutable.items())
+        m = max(len(cat.values) for _, cat in cats)
+        perms = {lb: rng.permutation(len(cat.values)) for lb, cat in cats}
+        return [self.validate({lb: int(cat.values[int(perms[lb][k % len(cat.values)])]) for lb, cat in cats})
+                for k in range(m)]
+
     def mutate(self, genome: Genome, prob: float, rng: RandomLike = None) -> Genome:
         """SPOS mutation: each declared gene is redrawn uniformly (it may keep its value) with probability ``prob``.
 

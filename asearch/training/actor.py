@@ -8,6 +8,9 @@ optional hooks serve single-path one-shot (SPOS) supernet training (paper 000 Al
   a seed), so that every DDP rank draws the same path without communication: see :class:`PathSampler`.
 - ``off_path_parameters() -> iterable of parameters``: the parameters that are not on the current path. The trainer
   sets their ``.grad`` to ``None`` after backward, so that neither momentum nor weight decay moves them (SPOS).
+- ``paths(step) -> [path, ...]`` and ``run(batch, path) -> (loss, stats)``: where a step runs several paths
+  (FairNAS strict fairness, :meth:`PathSampler.fair`), the trainer runs each on the same batch, sums their
+  gradients and makes one update; a parameter gets no update only if it is off every one of the paths.
 
 A retraining actor (fixed architecture) defines neither.
 """
@@ -43,16 +46,35 @@ class PathSampler:
     ``draw(seed) -> path`` maps an integer seed to a path; :meth:`from_space` uses a search space's
     ``random(seed)`` and :meth:`uniform` draws one choice index per gene. ``sample(step)`` calls
     ``draw(derive_seed(seed, step))``, so no state needs saving.
+
+    ``group(seed) -> [path, ...]`` instead (:meth:`fair`) makes every optimizer step run several paths:
+    :meth:`paths` returns them, and the trainer accumulates their gradients into one update (FairNAS).
     """
 
-    def __init__(self, draw: Callable[[int], Any], seed: int = 0):
+    def __init__(self, draw: Optional[Callable[[int], Any]] = None, seed: int = 0,
+                 group: Optional[Callable[[int], Sequence[Any]]] = None):
+        if (draw is None) == (group is None):
+            raise ValueError("PathSampler: give exactly one of draw (one path per step) and group (several)")
         self.draw = draw
+        self.group = group
         self.seed = int(seed)
 
     @classmethod
-    def from_space(cls, space: Any, seed: int = 0) -> "PathSampler":
-        """Sampler over a search space object that has ``random(seed) -> genome``."""
-        return cls(space.random, seed)
+    def from_space(cls, space: Any, seed: int = 0, sampling: str = "uniform") -> "PathSampler":
+        """Sampler over a search space object: ``sampling`` ``uniform`` (SPOS, its ``random(seed)``) or ``fair``
+        (:meth:`fair`, its ``fair_paths(seed)``)."""
+        if sampling == "uniform":
+            return cls(space.random, seed)
+        if sampling == "fair":
+            return cls.fair(space, seed)
+        raise ValueError(f"PathSampler: sampling must be 'uniform' or 'fair', got {sampling!r}")
+
+    @classmethod
+    def fair(cls, space: Any, seed: int = 0) -> "PathSampler":
+        """FairNAS strict fairness (Chu et al. 2021, Alg. 1): each step runs the ``m`` paths of
+        ``space.fair_paths(derive_seed(seed, step))``, in which every gene takes each of its ``m`` choices once,
+        so every choice block is trained on every step and all get the same number of updates."""
+        return cls(seed=seed, group=space.fair_paths)
 
     @classmethod
     def uniform(cls, num_choices: Sequence[int], seed: int = 0) -> "PathSampler":
@@ -67,9 +89,22 @@ class PathSampler:
 
         return cls(_draw, seed)
 
+    @property
+    def paths_per_step(self) -> int:
+        """How many paths one optimizer step runs (1 for SPOS; ``m`` for :meth:`fair`)."""
+        return 1 if self.group is None else len(self.group(derive_seed(self.seed, 0)))
+
     def sample(self, step: int) -> Any:
-        """The path of optimizer step ``step``."""
+        """The path of optimizer step ``step`` (one-path samplers only: see :meth:`paths`)."""
+        if self.draw is None:
+            raise ValueError("PathSampler.sample: this sampler runs several paths per step; use paths(step)")
         return self.draw(derive_seed(self.seed, step))
+
+    def paths(self, step: int) -> list:
+        """Every path of optimizer step ``step``, in the order they run."""
+        if self.draw is not None:
+            return [self.sample(step)]
+        return list(self.group(derive_seed(self.seed, step)))
 
 
 class BaseActor(abc.ABC):
@@ -93,6 +128,22 @@ class BaseActor(abc.ABC):
         """The path of ``step`` (``None`` without a sampler: a fixed architecture)."""
         return None if self.path_sampler is None else self.path_sampler.sample(step)
 
+    def paths(self, step: int) -> list:
+        """Every path of ``step``: ``[path(step)]``, or the several paths of a FairNAS sampler (the trainer then
+        calls :meth:`run` once per path and accumulates the gradients)."""
+        if self.path_sampler is not None and self.path_sampler.group is not None:
+            return self.path_sampler.paths(step)
+        return [self.path(step)]
+
+    def begin_step(self, step: int) -> None:
+        """Per-step state before the step's path(s) run (nothing by default; e.g. a schedule of the loss)."""
+
+    def run(self, batch: Any, path: Any) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Loss and stats of ``batch`` along ``path`` (sets :attr:`current_path`)."""
+        self.current_path = path
+        outputs = self.forward_pass(batch, path)
+        return self.compute_losses(outputs, batch)
+
     def off_path_parameters(self) -> Iterable[nn.Parameter]:
         """Parameters not on :attr:`current_path` (none by default)."""
         return ()
@@ -106,6 +157,5 @@ class BaseActor(abc.ABC):
         """Loss to minimise and float statistics from the model ``outputs`` and the ``batch`` targets."""
 
     def __call__(self, batch: Any, step: int) -> Tuple[torch.Tensor, Dict[str, float]]:
-        self.current_path = self.path(step)
-        outputs = self.forward_pass(batch, self.current_path)
-        return self.compute_losses(outputs, batch)
+        self.begin_step(step)
+        return self.run(batch, self.path(step))

@@ -5,7 +5,10 @@ One function serves both commands (paper 000 Alg. 1 and Alg. 2 differ only in wh
 * ``pretrain`` (Alg. 1, Eq. 5 ``W_A = argmin_W E_{a~Gamma(A)} L_train(N(a, W(a)))``): the model is a supernet (no
   ``model.genome``); every optimizer step runs one path ``a`` drawn uniformly from the model's search space by a
   :class:`~asearch.training.actor.PathSampler` seeded with ``(seed, step)`` (the same path on every DDP rank and
-  after ``--resume``); parameters off the path get no update.
+  after ``--resume``); parameters off the path get no update. ``pretrain.sampling: fair`` replaces the one uniform
+  path by FairNAS strict fairness (Chu et al. 2021): each step runs the 4 paths in which every gene takes each of
+  its 4 choices once, on the same batch, and makes one update with their summed gradients (4x the compute of a
+  uniform step).
 * ``retrain`` (Alg. 2): the model is the fixed subnet of ``model.genome`` (filled from ``--arch``), optionally
   starting from the weights inherited from the supernet (``--weights``, a file of ``asearch export --weights``:
   the subnet and, with ``retrain.inherit: all``, the neck and head pretrained with it), or a vision-only baseline
@@ -25,6 +28,7 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
       no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
       sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's
     train: {...}                       # asearch.training.TrainConfig
+    pretrain: {sampling: uniform}      # uniform (SPOS: one path per step) | fair (FairNAS: every choice per step)
     retrain: {arch: null, weights: null, inherit: all}   # inherit: all (subnet + neck/head) | backbone
     out_dir: null                      # null: runs/<model.name>/<config file stem>
     seed: null                         # null: train.seed
@@ -130,6 +134,23 @@ class RetrainInit:
         _check_inherit(self.inherit)
 
 
+PATH_SAMPLING = ("uniform", "fair")
+
+
+@dataclass
+class PretrainOptions:
+    """Section ``pretrain``: how a supernet step picks its path(s). ``sampling``: ``uniform`` (SPOS, paper 000
+    Alg. 1: one uniform path per step) or ``fair`` (FairNAS strict fairness: every choice of every gene once per
+    step, gradients summed; see :meth:`asearch.training.actor.PathSampler.fair`)."""
+
+    sampling: str = "uniform"
+
+    def __post_init__(self) -> None:
+        if self.sampling not in PATH_SAMPLING:
+            raise ConfigError(f"config key 'pretrain.sampling' must be one of {', '.join(PATH_SAMPLING)}, got "
+                              f"{self.sampling!r}")
+
+
 @dataclass
 class ExperimentConfig:
     """One experiment YAML (see the module docstring). ``model``/``loss``/``tracker`` stay plain mappings here and
@@ -141,6 +162,7 @@ class ExperimentConfig:
     language: LanguageConfig = field(default_factory=LanguageConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    pretrain: PretrainOptions = field(default_factory=PretrainOptions)
     retrain: RetrainInit = field(default_factory=RetrainInit)
     out_dir: Optional[str] = None
     seed: Optional[int] = None
@@ -550,7 +572,7 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     space = search_space_of(model) if mode == "pretrain" else None
     if mode == "pretrain" and space is None:
         raise ConfigError(f"{source}: model '{model_cfg.name}' exposes no search space to sample paths from")
-    sampler = PathSampler.from_space(space, seed) if space is not None else None
+    sampler = PathSampler.from_space(space, seed, cfg.pretrain.sampling) if space is not None else None
     actor = build_actor(model, model_cfg, featurizer, cfg.loss, sampler)
     dataset = build_pair_dataset(cfg, model_cfg, seed, min_length=cfg.train.batch_size * dist_info.world_size,
                                  source=source)

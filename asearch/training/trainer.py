@@ -24,6 +24,7 @@ cached before (:class:`~asearch.language.features.LanguageFeaturizer` encodes ea
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import shutil
@@ -404,24 +405,19 @@ class Trainer:
         batch = move_to_device(batch, self.device, non_blocking=self.device.type == "cuda")
         self.net.train()
         self.optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
-                            enabled=self.amp_dtype is not None):
-            loss, stats = self.actor(batch, self.step)
-        if not torch.is_tensor(loss) or loss.dim() != 0:
-            raise TypeError(f"{type(self.actor).__name__} must return a scalar loss tensor, got {loss!r}")
-        if not torch.isfinite(loss.detach()):
-            raise FloatingPointError(f"step {self.step}: the loss is {loss.item()} (stats: {stats}); "
-                                     "lower the learning rate or check the data of this batch")
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
+        paths = self.actor.paths(self.step) if hasattr(self.actor, "paths") and hasattr(self.actor, "run") \
+            else [None]
+        if len(paths) > 1:
+            out = self._multi_path_backward(batch, paths)
         else:
-            loss.backward()
-        off_path = getattr(self.actor, "off_path_parameters", None)
-        if off_path is not None:
-            for p in off_path():  # SPOS: no gradient, hence no momentum/weight decay, off the sampled path
-                p.grad = None
-        out = {"loss": float(loss.detach())}
-        out.update({k: float(v) for k, v in (stats or {}).items()})
+            loss, stats = self._forward(lambda: self.actor(batch, self.step))
+            self._backward(loss)
+            off_path = getattr(self.actor, "off_path_parameters", None)
+            if off_path is not None:
+                for p in off_path():  # SPOS: no gradient, hence no momentum/weight decay, off the sampled path
+                    p.grad = None
+            out = {"loss": float(loss.detach())}
+            out.update({k: float(v) for k, v in (stats or {}).items()})
         if self.cfg.grad_clip > 0:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
@@ -435,6 +431,45 @@ class Trainer:
         if self.scheduler is not None:
             self.scheduler.step()
         return out
+
+    def _forward(self, call: Callable[[], Tuple[Any, Dict[str, float]]]) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """``call()`` under autocast, its loss checked (a scalar, finite)."""
+        with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
+                            enabled=self.amp_dtype is not None):
+            loss, stats = call()
+        if not torch.is_tensor(loss) or loss.dim() != 0:
+            raise TypeError(f"{type(self.actor).__name__} must return a scalar loss tensor, got {loss!r}")
+        if not torch.isfinite(loss.detach()):
+            raise FloatingPointError(f"step {self.step}: the loss is {loss.item()} (stats: {stats}); "
+                                     "lower the learning rate or check the data of this batch")
+        return loss, stats
+
+    def _backward(self, loss: torch.Tensor) -> None:
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+
+    def _multi_path_backward(self, batch: Any, paths: List[Any]) -> Dict[str, float]:
+        """FairNAS (Chu et al. 2021, Alg. 1): every path of the step on the same batch, gradients summed (one
+        backward per path, so only one graph is alive at a time), the update made once by the caller. Parameters
+        off every path keep no gradient. The logged loss and stats are the means over the paths."""
+        self.actor.begin_step(self.step)
+        off_all: Optional[Dict[int, torch.nn.Parameter]] = None
+        sums: Dict[str, float] = {}
+        no_sync = getattr(self.net, "no_sync", None)
+        for k, path in enumerate(paths):
+            last = k == len(paths) - 1
+            with (no_sync() if no_sync is not None and not last else contextlib.nullcontext()):
+                loss, stats = self._forward(lambda: self.actor.run(batch, path))
+                self._backward(loss)
+            off = {id(p): p for p in self.actor.off_path_parameters()}
+            off_all = off if off_all is None else {i: p for i, p in off_all.items() if i in off}
+            for name, value in [("loss", float(loss.detach()))] + [(n, float(v)) for n, v in (stats or {}).items()]:
+                sums[name] = sums.get(name, 0.0) + value
+        for p in (off_all or {}).values():
+            p.grad = None
+        return {name: value / len(paths) for name, value in sums.items()}
 
     def _base_lr(self) -> float:
         group = self.optimizer.param_groups[0]

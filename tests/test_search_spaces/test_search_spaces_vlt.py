@@ -110,6 +110,16 @@ def test_random_is_deterministic(space):
     assert values == {0, 1, 2, 3}
 
 
+def test_fair_paths_take_every_choice_once(space, sym, ost):
+    for sp in (space, sym, ost):
+        paths = sp.fair_paths(7)
+        assert len(paths) == 4 and paths == sp.fair_paths(7) and paths != sp.fair_paths(8)
+        samples = [sp.to_sample(g) for g in paths]
+        for label in sp.labels:
+            assert sorted(s[label] for s in samples) == [0, 1, 2, 3], label
+    assert all(g.search == g.template for g in sym.fair_paths(1))  # the symmetric space still mirrors
+
+
 def test_mutate_and_crossover(space):
     g = space.random(1)
     assert space.mutate(g, 0.0, 7) == g

@@ -119,6 +119,24 @@ def test_one_step_leaves_off_path_parameters_untouched(bench, tmp_path):
         assert not torch.equal(params[n], before[n]), n
 
 
+def test_fair_pretrain_step_trains_every_choice_block(bench, tmp_path):
+    """pretrain.sampling: fair (FairNAS): one step runs the 4 strict-fair paths, so no backbone parameter is off
+    the step (all move), where a uniform step leaves the off-path choices untouched (the test above)."""
+    with pytest.raises(ConfigError, match="'pretrain.sampling' must be one of uniform, fair, got 'fiar'"):
+        load_experiment(TINY_SUPERNET, ["pretrain.sampling=fiar"])
+    exp = build_experiment(load_experiment(TINY_SUPERNET, small(bench, 1, "pretrain.sampling=fair")), "pretrain",
+                           out_dir=tmp_path / "run", progress=False)
+    paths = exp.actor.paths(0)
+    assert len(paths) == 4 and paths == exp.actor.paths(0) and paths != exp.actor.paths(1)
+    for k in range(len(paths[0].genes)):  # every gene takes each of its 4 choices once
+        assert sorted(p.genes[k] for p in paths) == [0, 1, 2, 3]
+    before = {n: p.detach().clone() for n, p in exp.model.named_parameters()}
+    exp.train()
+    moved = {n for n, p in exp.model.named_parameters() if not torch.equal(p, before[n])}
+    backbone_weights = {n for n in before if n.startswith("backbone.") and n.endswith(".weight")}
+    assert backbone_weights and backbone_weights <= moved, sorted(backbone_weights - moved)[:5]
+
+
 def test_pretrain_refuses_a_fixed_architecture(bench, tmp_path):
     with pytest.raises(ConfigError, match="pretrain trains a supernet.*has a fixed genome"):
         run_pretrain(TINY_RETRAIN, out_dir=tmp_path / "a", overrides=small(bench), progress=False)

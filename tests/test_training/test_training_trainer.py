@@ -256,3 +256,56 @@ def test_amp_choice_and_batch_moving():
     batch = {"x": torch.ones(1), "pair": (torch.zeros(1), "text"), "ids": [1, 2]}
     moved = move_to_device(batch, cpu)
     assert moved["pair"][1] == "text" and moved["ids"] == [1, 2] and torch.equal(moved["x"], batch["x"])
+
+
+def test_fair_step_sums_the_gradients_of_every_path_and_spares_parameters_off_all_of_them(tmp_path):
+    """FairNAS step: with SGD (lr 1, weight decay 0.1) one update moves each parameter by minus the sum of its
+    gradients over the step's paths on the same batch (computed here by hand) plus its decay, including a choice
+    that only one of the paths runs (its gradient must survive the other path's off-path list); a choice off every
+    path keeps its exact weights; the log row is the mean loss of the paths."""
+    group = [[0, 0], [0, 1]]  # gene 0 runs choice 0 twice (choice 1 is off every path); gene 1 runs both
+
+    class FairToy(ToyPathActor):
+        def __init__(self, model):
+            super().__init__(model)
+            self.path_sampler = PathSampler(group=lambda seed: [list(g) for g in group], seed=0)
+
+    torch.manual_seed(0)
+    model = ToyPathModel()
+    model.drop.p = 0.0
+    data = ToyDataset(4, noise=0.0)
+    x, y = data.x, data.y
+    grads, losses = {}, []
+    for path in group:  # by hand: the gradient of each path, summed
+        model.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(model(x, path), y)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        for name, p in model.named_parameters():
+            if p.grad is not None:
+                grads[name] = grads.get(name, 0.0) + p.grad
+    expected = {name: p.detach() - (grads[name] + 0.1 * p.detach()) if name in grads else p.detach().clone()
+                for name, p in model.named_parameters()}
+    assert not any(name.startswith("choices.0.1.") for name in grads)
+    actor = FairToy(model)
+    assert actor.path_sampler.paths_per_step == 2 and actor.paths(5) == group
+    cfg = TrainConfig(steps=1, batch_size=4, lr=1.0, momentum=0.0, weight_decay=0.1, schedule="constant",
+                      log_every=1, device="cpu", num_workers=0, checkpoint_every=0)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0, weight_decay=0.1)
+    before_off = [p.detach().clone() for p in model.choices[0][1].parameters()]
+    Trainer(model, actor, toy_factory(data, 4, 0), opt, None, cfg, tmp_path / "fair", progress=False).train()
+    assert actor.genomes == group
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.detach(), expected[name], atol=1e-6), name
+    assert all(torch.equal(a, b) for a, b in zip(before_off, model.choices[0][1].parameters()))
+    row = _read_log(tmp_path / "fair" / "train_log.csv")[-1]
+    assert float(row["loss"]) == pytest.approx(sum(losses) / 2, rel=1e-5)
+
+
+def test_fair_sampler_refuses_one_path_sample():
+    s = PathSampler(group=lambda seed: [[seed % 2], [1 - seed % 2]], seed=1)
+    assert s.paths(3) == s.paths(3) and sorted(g[0] for g in s.paths(3)) == [0, 1]
+    with pytest.raises(ValueError, match="paths"):
+        s.sample(0)
+    with pytest.raises(ValueError, match="exactly one"):
+        PathSampler()

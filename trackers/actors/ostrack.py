@@ -39,12 +39,16 @@ class OSTrackActor(PairActor):
         self.loss = OSTrackLoss(self.cfg)
         self.keep_ratio: Optional[float] = None
 
-    def __call__(self, batch: Any, step: int) -> Tuple[torch.Tensor, Dict[str, float]]:
+    def begin_step(self, step: int) -> None:
+        """The candidate-elimination keep ratio of ``step``."""
         base = unwrap(self.model).backbone.ce_keep_ratios
         # one schedule for every CE block (OSTrack uses the same ratio at all of them)
         self.keep_ratio = None if not base else ce_keep_ratio_at(step, min(base), self.cfg.ce_start_step,
                                                                  self.cfg.ce_warm_steps)
-        loss, stats = super().__call__(batch, step)
+
+    def run(self, batch: Any, path: Any) -> Tuple[torch.Tensor, Dict[str, float]]:
+        """Loss and stats along ``path`` at the keep ratio set by :meth:`begin_step`."""
+        loss, stats = super().run(batch, path)
         if self.keep_ratio is not None:
             stats["ce_keep_ratio"] = self.keep_ratio
         return loss, stats
