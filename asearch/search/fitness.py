@@ -194,9 +194,12 @@ class ValidationVideo:
         return self.images[i] if self.images is not None else self.sequence.frame(i)
 
 
-def track_lockstep(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
+def track_lockstep(tracker: Any, videos: Sequence[ValidationVideo],
+                   teacher: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
     """Track all ``videos`` together: one ``track_batch`` per frame for every video still running (the template
-    branch runs once per video, in one batch). Returns one ``N_i×4`` prediction array per video (row 0 = GT)."""
+    branch runs once per video, in one batch). With ``teacher`` (one box array per video), every video's state is
+    put at ``teacher[i][t - 1]`` before frame ``t`` (:meth:`~trackers.inference.base.BatchedTracker.set_boxes`).
+    Returns one ``N_i×4`` prediction array per video (row 0 = GT)."""
     preds = [[np.asarray(v.boxes[0], dtype=np.float64)] for v in videos]
     tracker.initialize_batch([v.frame(0) for v in videos], [v.boxes[0] for v in videos],
                              [v.sequence for v in videos])
@@ -209,6 +212,8 @@ def track_lockstep(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.n
         if len(still) != len(active):  # drop the videos that ended
             tracker.keep(still)
             active = [active[k] for k in still]
+        if teacher is not None:
+            tracker.set_boxes([teacher[i][t - 1] for i in active])
         outs = tracker.track_batch([videos[i].frame(t) for i in active])
         for i, out in zip(active, outs):
             preds[i].append(np.asarray(out["box"], dtype=np.float64))
@@ -230,27 +235,9 @@ def _last_known_boxes(boxes: np.ndarray) -> np.ndarray:
 def track_open_loop(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
     """Teacher-forced tracking (``fitness.mode: open_loop``): all ``videos`` in lockstep as :func:`track_lockstep`,
     but before frame ``t`` every video's state is put at the ground truth of frame ``t - 1`` (the last known one
-    when the target is absent there, :meth:`~trackers.inference.base.BatchedTracker.set_boxes`), so frame ``t``
-    is cropped around it whatever the tracker predicted before. Returns one ``N_i×4`` array per video (row 0 = GT)."""
-    preds = [[np.asarray(v.boxes[0], dtype=np.float64)] for v in videos]
-    known = [_last_known_boxes(v.boxes) for v in videos]
-    tracker.initialize_batch([v.frame(0) for v in videos], [v.boxes[0] for v in videos],
-                             [v.sequence for v in videos])
-    active = list(range(len(videos)))
-    t = 1
-    while active:
-        still = [k for k, i in enumerate(active) if t < len(videos[i])]
-        if not still:
-            break
-        if len(still) != len(active):
-            tracker.keep(still)
-            active = [active[k] for k in still]
-        tracker.set_boxes([known[i][t - 1] for i in active])
-        outs = tracker.track_batch([videos[i].frame(t) for i in active])
-        for i, out in zip(active, outs):
-            preds[i].append(np.asarray(out["box"], dtype=np.float64))
-        t += 1
-    return [np.stack(p) for p in preds]
+    when the target is absent there), so frame ``t`` is cropped around it whatever the tracker predicted before.
+    Returns one ``N_i×4`` array per video (row 0 = GT)."""
+    return track_lockstep(tracker, videos, teacher=[_last_known_boxes(v.boxes) for v in videos])
 
 
 def track_one_by_one(tracker: Any, videos: Sequence[ValidationVideo]) -> List[np.ndarray]:
