@@ -9,7 +9,9 @@ takes such a run (``--rank DIR``: its ``subnets.json`` and ``standalone/``), sco
 supernet with every combination of ``--modes`` (``ope``, ``open_loop``) and ``--repeats`` (e.g. 1 and 3) over the
 rank config's ``fitness`` section, and prints for each: Kendall τ-b and Spearman ρ against the stand-alone SUC (from
 scratch and inherited) with their bootstrap 95 % intervals (:func:`asearch.search.rank.rank_statistics`), and the
-fitness's seconds per candidate. The table goes to ``DIR/rank_fitness.json`` too.
+fitness's seconds per candidate. The table goes to ``DIR/rank_fitness.json`` too. ``--tag`` keeps another
+variant's files apart (another ``--supernet``, e.g. a longer or fair pretraining, or ``--set fitness.bn.batches=32``),
+scored against the same stand-alone results.
 
 Usage (README "Is the search's ranking right?")::
 
@@ -36,6 +38,8 @@ def main(argv: List[str]) -> int:
     p.add_argument("--repeats", type=int, nargs="+", default=[1, 3])
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--tag", default="", help="names this variant's files (rank_fitness_scores.TAG.json, "
+                   "rank_fitness.TAG.json): another supernet or --set against the same stand-alone results")
     args = p.parse_args(argv)
 
     import torch
@@ -50,7 +54,8 @@ def main(argv: List[str]) -> int:
     cfg = load_config(RankConfig, args.config, sets)
     folder = Path(args.rank)
     subnets = json.loads((folder / "subnets.json").read_text())["subnets"]
-    cache_path = folder / "rank_fitness_scores.json"  # supernet scores per variant: computed once
+    suffix = f".{args.tag}" if args.tag else ""
+    cache_path = folder / f"rank_fitness_scores{suffix}.json"  # supernet scores per variant: computed once
     cache = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
     rows = []
     for mode in args.modes:
@@ -90,7 +95,7 @@ def main(argv: List[str]) -> int:
     for row in rows:
         cells = " | ".join(f"{cell(row[i]['kendall_tau_b'])} | {cell(row[i]['spearman_rho'])}" for i in inits)
         print(f"| {row['mode']} | {row['repeats']} | {row['seconds']:.2f} | {row['mean_std'] * 100:.2f} | {cells} |")
-    (folder / "rank_fitness.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    (folder / f"rank_fitness{suffix}.json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     return 0
 
 
