@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "keep_freed_memory"]
+__all__ = ["resolve_device", "seed_everything", "derive_seed", "keep_freed_memory"]
 
 
 def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
@@ -26,6 +26,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
     torch.manual_seed(seed)
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed mixed from integers (e.g. ``(seed, step)``), the same on every process and every run."""
+    state = np.random.SeedSequence([int(p) % (2 ** 63) for p in parts]).generate_state(2, dtype=np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
 _KEPT = False

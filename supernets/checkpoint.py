@@ -70,7 +70,12 @@ def read_spos_state_dict(path: Union[str, os.PathLike]) -> Dict[str, torch.Tenso
 
 
 def load_spos_checkpoint(supernet: VLTNetwork, path: Union[str, os.PathLike]) -> CheckpointReport:
-    """Load the official SPOS supernet checkpoint into ``supernet`` (both backbones) and initialise its mixers."""
+    """Load the official SPOS supernet checkpoint into ``supernet`` (both backbones) and initialise its mixers.
+
+    The official supernet was trained on BGR pixels 0..255 without mean/std normalisation, so the loader sets the
+    supernet's ``config.input_format`` to ``spos_bgr`` (:mod:`supernets.pixels`): the RGB 0..255 crops it is fed
+    then reach the stem as the official preprocessing gives them. A tracker config records the same through
+    :func:`trackers.registry.resolve_input_format`."""
     path = Path(path)
     source = read_spos_state_dict(path)
     target = supernet.state_dict()
@@ -129,6 +134,8 @@ def load_spos_checkpoint(supernet: VLTNetwork, path: Union[str, os.PathLike]) ->
                                                   f" differs from the last layer's {tuple(src[k].shape)}")
                         v.copy_(src[k])
                         report.initialised.append(f"mixers.{branch}.{s}.blocks.{choice}.{k}")
+    supernet.config.input_format = "spos_bgr"
+    supernet.pixels.input_format = "spos_bgr"
     return report
 
 

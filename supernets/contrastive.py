@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["contrastive_loss", "ContrastiveAlignment"]
+__all__ = ["contrastive_loss", "contrastive_mask", "ContrastiveAlignment"]
 
 
 def contrastive_loss(e_v: torch.Tensor, e_l: torch.Tensor, scale: Union[float, torch.Tensor]) -> torch.Tensor:
@@ -36,6 +36,27 @@ def contrastive_loss(e_v: torch.Tensor, e_l: torch.Tensor, scale: Union[float, t
     logits = scale * (F.normalize(e_v, dim=1) @ F.normalize(e_l, dim=1).t())  # Eq. 3
     labels = torch.arange(e_v.shape[0], device=e_v.device)  # Eq. 4 (0-based)
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2  # Eq. 2
+
+
+def contrastive_mask(language: torch.Tensor, use_template_language: Optional[torch.Tensor] = None,
+                     language_mask: Optional[torch.Tensor] = None, batch: Optional[int] = None) -> torch.Tensor:
+    """The pairs that take part in Eq. 2-4 (b bool): real (non-zero) language, not the template strategy, and
+    ``language_mask`` where given (the data path's flag: a positive pair whose video has a sentence of its own, see
+    :class:`asearch.data.sampler.PairDataset`; a negative pair's search crop shows another target, and a fallback
+    phrase is no caption of this one). ``language`` is b×D (or 1×D, broadcast to ``batch``)."""
+    mask = language.detach().abs().sum(dim=1) > 0
+    b = int(batch if batch is not None else mask.shape[0])
+    if mask.shape[0] != b:
+        mask = mask.expand(b)
+    for name, flags, keep in (("use_template_language", use_template_language, False),
+                              ("language_mask", language_mask, True)):
+        if flags is None:
+            continue
+        flags = torch.as_tensor(flags).to(device=mask.device, dtype=torch.bool).flatten()
+        if flags.numel() != b:
+            raise ValueError(f"{name} must hold one flag per batch item ({b}), got {flags.numel()}")
+        mask = mask & (flags if keep else ~flags)
+    return mask
 
 
 class ContrastiveAlignment(nn.Module):

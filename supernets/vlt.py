@@ -2,7 +2,8 @@
 
 Structure (search-space cost in :mod:`search_spaces.cost` counts exactly this):
 
-* input: float RGB in 0..255, B×3×H×W, normalised inside with the ImageNet mean/std (buffers);
+* input: float RGB in 0..255, B×3×H×W, turned inside into what the stem expects (``input_format``: the ImageNet
+  mean/std, or BGR 0..255 for the official SPOS weights; :mod:`supernets.pixels`);
 * stem ``first_conv``: Conv2d(3, C_0, 3, 2, 1, bias=False) + BN + ReLU, C_0 = make_divisible(16·w);
 * stages s = 1..4 with 4/4/8/4 choice layers (``features.0`` .. ``features.19``), C_s = make_divisible(
   (64, 160, 320, 640)[s]·w); layer 0 of a stage: C_{s-1}→C_s with the projection branch, stride 2 in stages 1-2 and
@@ -37,8 +38,9 @@ from asearch.config import from_dict, to_dict
 from asearch.errors import ArchitectureError, ConfigError
 from search_spaces.genome import STAGE_REPEATS, Genome
 from supernets.blocks import make_divisible
-from supernets.contrastive import ContrastiveAlignment
+from supernets.contrastive import ContrastiveAlignment, contrastive_mask
 from supernets.modamixer import ALL_CHOICES, ChoiceLayer, ModaMixer
+from supernets.pixels import INPUT_FORMATS, PixelNormalise
 from supernets.roi import roi_pool_vector
 
 __all__ = ["SupernetConfig", "ChoiceBackbone", "VLTSupernet", "build_supernet", "STAGE_CHANNELS", "BRANCHES",
@@ -49,8 +51,6 @@ STAGE_CHANNELS: Tuple[int, ...] = (64, 160, 320, 640)
 #: stride of each stage's output (stages 3-4 keep stride 8)
 STAGE_STRIDES: Tuple[int, ...] = (4, 8, 8, 8)
 BRANCHES: Tuple[str, ...] = ("template", "search")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _STAGE_LABEL = re.compile(r"^(template|search)\.s([1-4])$")
 
 
@@ -60,7 +60,10 @@ class SupernetConfig:
 
     ``template_size``/``search_size`` are the nominal crop sizes (cost and export); ``language_dim`` is d for
     sentences (768 for BERT-base) or 4d for attribute words; ``contrastive_stages`` lists ``branch.sN`` stages whose
-    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``variant`` is ``asymmetric`` or ``symmetric``.
+    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``variant`` is ``asymmetric`` or ``symmetric``;
+    ``input_format`` what the stem expects (:mod:`supernets.pixels`): ``imagenet_rgb`` or ``spos_bgr`` (the official
+    SPOS ImageNet weights: BGR 0..255); a tracker model config that leaves it out (or null) gets ``spos_bgr`` with
+    ``spos_checkpoint`` and ``imagenet_rgb`` without (:func:`trackers.registry.resolve_input_format`).
     """
 
     width_mult: float = 1.0
@@ -73,9 +76,13 @@ class SupernetConfig:
     roi_output: int = 7
     affine_bn: bool = False
     variant: str = "asymmetric"
+    input_format: str = "imagenet_rgb"
 
     def __post_init__(self) -> None:
         where = "supernet config"
+        if self.input_format not in INPUT_FORMATS:
+            raise ConfigError(f"{where}: key 'input_format' must be one of {', '.join(INPUT_FORMATS)}, "
+                              f"got {self.input_format!r}")
         if not self.width_mult > 0:
             raise ConfigError(f"{where}: key 'width_mult' must be > 0, got {self.width_mult}")
         for key in ("template_size", "search_size", "language_dim", "roi_output"):
@@ -190,8 +197,7 @@ class VLTNetwork(nn.Module):
         })
         self.contrastive = (ContrastiveAlignment(config.contrastive_init_scale)
                             if config.contrastive_stages else None)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.pixels = PixelNormalise(config.input_format)
 
     # ----- structure -----------------------------------------------------------------------------------------------
     def backbone(self, branch: str) -> ChoiceBackbone:
@@ -237,17 +243,8 @@ class VLTNetwork(nn.Module):
 
     # ----- forward -------------------------------------------------------------------------------------------------
     def normalise(self, image: torch.Tensor) -> torch.Tensor:
-        """RGB 0..255 -> ImageNet-normalised."""
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"images must be B×3×H×W (RGB, 0..255), got shape {tuple(image.shape)}")
-        if image.is_contiguous() or not image.is_contiguous(memory_format=torch.channels_last):
-            return (image - self.pixel_mean) / self.pixel_std
-        # channels-last: the same arithmetic on B·H rows of W·3 values with the mean and std tiled along a row
-        # (broadcasting over an innermost dimension of 3 runs ~5x slower on CPU)
-        b, _, h, w = image.shape
-        rows = image.permute(0, 2, 3, 1).reshape(b * h, w * 3)
-        out = (rows - self.pixel_mean.reshape(3).repeat(w)) / self.pixel_std.reshape(3).repeat(w)
-        return out.view(b, h, w, 3).permute(0, 3, 1, 2)
+        """RGB 0..255 -> the input the stem expects (``config.input_format``, :mod:`supernets.pixels`)."""
+        return self.pixels(image)
 
     def _check_language(self, language: torch.Tensor, batch: int) -> torch.Tensor:
         d = self.config.language_dim
@@ -323,24 +320,10 @@ class VLTNetwork(nn.Module):
         out: Dict[str, Any] = {"template": state["features"], "search": search_feats}
         terms = state["contrastive_terms"] + search_terms
         if terms and self.contrastive is not None:
-            mask = self._contrastive_mask(language, state["use_template_language"], language_mask,
-                                          terms[0][0].shape[0])
+            mask = contrastive_mask(language, state["use_template_language"], language_mask, terms[0][0].shape[0])
             losses = [self.contrastive(e_v, e_l, mask) for e_v, e_l in terms]
             out["contrastive"] = torch.stack(losses).mean()
         return out
-
-    @staticmethod
-    def _contrastive_mask(language: torch.Tensor, use_tl: Optional[torch.Tensor],
-                          language_mask: Optional[torch.Tensor], batch: int) -> torch.Tensor:
-        """Pairs that take part in the contrastive loss: real (non-zero) language, not template-language."""
-        mask = language.detach().abs().sum(dim=1) > 0
-        if mask.shape[0] != batch:
-            mask = mask.expand(batch)
-        if use_tl is not None:
-            mask = mask & ~use_tl.to(mask.device)
-        if language_mask is not None:
-            mask = mask & _as_mask(language_mask, batch, "language_mask").to(mask.device)  # type: ignore[union-attr]
-        return mask
 
 
 def _as_mask(value: Optional[Any], batch: int, name: str) -> Optional[torch.Tensor]:
@@ -368,7 +351,8 @@ class VLTSupernet(VLTNetwork):
         (B×4 x1,y1,x2,y2 in crop pixels) are given for configured contrastive stages, ``'contrastive'`` (scalar,
         Eq. 2-4, mean over the configured stages whose box is given). ``use_template_language`` (B bool) marks pairs
         without language under the ``template`` strategy; ``language_mask`` (B bool, optional) marks pairs with real
-        language for the contrastive loss (all-zero language vectors are excluded anyway).
+        language for the contrastive loss (all-zero language vectors are excluded anyway;
+        :func:`~supernets.contrastive.contrastive_mask`).
         """
         return self._forward(template, search, language, genome, template_box=template_box, search_box=search_box,
                              use_template_language=use_template_language, language_mask=language_mask)

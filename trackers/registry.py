@@ -35,9 +35,11 @@ from asearch.config import from_dict, to_dict
 from asearch.errors import CheckpointError, ConfigError
 
 __all__ = [
-    "ModelEntry", "ENTRIES", "register", "get_entry", "model_names", "model_config", "build_model", "build_actor",
-    "build_tracker", "build_info", "model_config_from_checkpoint", "load_model", "rebuild_model", "LanguageConfig",
-    "build_featurizer", "language_record", "checkpoint_language", "resolve_language", "check_language_width", "build_vlt_backbone", "NeckConfig", "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
+    "ModelEntry", "Lazy", "ENTRIES", "check_supernet_sizes", "register", "get_entry", "model_names", "model_config",
+    "build_model", "build_actor", "build_tracker", "build_info", "model_config_from_checkpoint", "load_model",
+    "rebuild_model", "LanguageConfig", "build_featurizer", "language_record", "checkpoint_language",
+    "resolve_language", "check_language_width", "resolve_input_format", "build_vlt_backbone", "NeckConfig",
+    "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
 ]
 
 
@@ -69,6 +71,15 @@ class ResNetConfig:
     pretrained: Optional[str] = None
 
 
+def check_supernet_sizes(cfg: Any) -> None:
+    """A model config's ``supernet`` section may repeat ``template_size`` / ``search_size`` only with the model's
+    values (the crops are set once, in ``model.template_size`` / ``model.search_size``): ``ConfigError`` else."""
+    for key in ("template_size", "search_size"):
+        if key in cfg.supernet and int(cfg.supernet[key]) != getattr(cfg, key):
+            raise ConfigError(f"model.supernet.{key} ({cfg.supernet[key]}) differs from model.{key} "
+                              f"({getattr(cfg, key)}); set it once, in model.{key}")
+
+
 @dataclass
 class SiamCARModelConfig:
     """Model section of the SiamCAR family (``name``: ``vlt_scar`` or ``siamcar``)."""
@@ -90,10 +101,7 @@ class SiamCARModelConfig:
         if not self.stages or any(s not in (2, 3, 4) for s in self.stages):
             raise ConfigError(f"model.stages must be a non-empty subset of [2, 3, 4] (the stride-8 stages), "
                               f"got {self.stages}")
-        for key in ("template_size", "search_size"):
-            if key in self.supernet and int(self.supernet[key]) != getattr(self, key):
-                raise ConfigError(f"model.supernet.{key} ({self.supernet[key]}) differs from model.{key} "
-                                  f"({getattr(self, key)}); set it once, in model.{key}")
+        check_supernet_sizes(self)
 
 
 @dataclass
@@ -219,6 +227,22 @@ class ModelEntry:
     build_tracker: Callable[..., Any]
 
 
+class Lazy:
+    """A callable standing for ``"module:attribute"``, imported on the first call and called with its arguments:
+    a family's entry names its actor and tracker classes without importing them (they import the registry)."""
+
+    def __init__(self, target: str) -> None:
+        self.module, _, self.attribute = target.partition(":")
+        if not self.module or not self.attribute:
+            raise ValueError(f"Lazy target must be 'module:attribute', got {target!r}")
+
+    def __repr__(self) -> str:
+        return f"Lazy('{self.module}:{self.attribute}')"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(self.module), self.attribute)(*args, **kwargs)
+
+
 #: name -> "module:attribute" of its :class:`ModelEntry` (loaded on first use)
 ENTRIES: Dict[str, str] = {
     "vlt_scar": "trackers.registry:VLT_SCAR",
@@ -293,8 +317,14 @@ def build_tracker(model: nn.Module, cfg: Union[Mapping[str, Any], Any], tracker:
 
 
 def build_info(cfg: Any) -> Dict[str, Any]:
-    """Plain data stored in checkpoints to rebuild the model: ``{'model': <model config dict>}``."""
-    return {"model": to_dict(model_config(cfg))}
+    """Plain data stored in checkpoints to rebuild the model: ``{'model': <model config dict>}``; a VLT backbone
+    initialised from the official SPOS weights gets its resolved ``supernet.input_format: spos_bgr`` written out
+    (:func:`resolve_input_format`), so the record holds it whatever later becomes of ``spos_checkpoint``."""
+    cfg = model_config(cfg)
+    data = to_dict(cfg)
+    if isinstance(data.get("supernet"), dict) and getattr(cfg, "spos_checkpoint", None):
+        data["supernet"] = dict(data["supernet"], input_format=resolve_input_format(cfg))
+    return {"model": data}
 
 
 def model_config_from_checkpoint(ckpt: Mapping[str, Any], source: str = "<checkpoint>") -> Any:
@@ -354,6 +384,27 @@ def _neck_head(cfg: SiamCARModelConfig, channels: List[int], stride: int):
     return neck, head
 
 
+def resolve_input_format(cfg: Any) -> str:
+    """The input format of a VLT backbone's stem (:mod:`supernets.pixels`): ``model.supernet.input_format`` when set,
+    else ``spos_bgr`` with ``model.spos_checkpoint`` (the official SPOS weights were trained on BGR 0..255) and
+    ``imagenet_rgb`` without. An explicit ``imagenet_rgb`` beside an SPOS checkpoint is a ``ConfigError``: the stem
+    would see red and blue swapped and input statistics far from its BatchNorms'."""
+    from supernets.pixels import INPUT_FORMATS
+
+    given = dict(cfg.supernet).get("input_format")
+    spos = getattr(cfg, "spos_checkpoint", None)
+    if given is None:
+        return "spos_bgr" if spos else "imagenet_rgb"
+    if given not in INPUT_FORMATS:
+        raise ConfigError(f"config key 'model.supernet.input_format' must be one of {', '.join(INPUT_FORMATS)} "
+                          f"(or null), got {given!r}")
+    if spos and given != "spos_bgr":
+        raise ConfigError(f"config key 'model.supernet.input_format' is {given!r}, but model.spos_checkpoint "
+                          f"({spos}) holds the official SPOS weights, trained on 'spos_bgr' input (BGR 0..255): "
+                          "set it to spos_bgr or null")
+    return str(given)
+
+
 def build_vlt_backbone(cfg: Any, pretrained: bool = True) -> nn.Module:
     """The VLT backbone of a model config with ``supernet`` (SupernetConfig fields), ``template_size``,
     ``search_size``, ``genome`` and ``spos_checkpoint``: the supernet when ``genome`` is null, else that genome's
@@ -361,7 +412,8 @@ def build_vlt_backbone(cfg: Any, pretrained: bool = True) -> nn.Module:
     from supernets import SupernetConfig, VLTSubnet, build_supernet, extract_subnet, load_spos_checkpoint
 
     sn = dict(cfg.supernet)
-    sn.update(template_size=cfg.template_size, search_size=cfg.search_size)
+    sn.update(template_size=cfg.template_size, search_size=cfg.search_size,
+              input_format=resolve_input_format(cfg))
     net_cfg = from_dict(SupernetConfig, sn, source="model.supernet", prefix="model.supernet.")
     spos = cfg.spos_checkpoint if pretrained else None
     if cfg.genome is None:
@@ -397,23 +449,12 @@ def _build_siamcar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Modul
     return SiamCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size)
 
 
-def _siamcar_actor(model, featurizer, loss_cfg, path_sampler):
-    from trackers.actors.siamcar import SiamCARActor
-
-    return SiamCARActor(model, featurizer, loss_cfg, path_sampler)
-
-
-def _siamcar_tracker(model, tracker_cfg, featurizer, genome, device):
-    from trackers.inference.siamcar import SiamCARTracker
-
-    return SiamCARTracker(model, tracker_cfg, featurizer, genome, device)
-
-
 def _family(build):
     from trackers.inference.siamcar import TrackerConfig
     from trackers.losses.car import CARLossConfig
 
-    return ModelEntry(SiamCARModelConfig, CARLossConfig, TrackerConfig, build, _siamcar_actor, _siamcar_tracker)
+    return ModelEntry(SiamCARModelConfig, CARLossConfig, TrackerConfig, build,
+                      Lazy("trackers.actors.siamcar:SiamCARActor"), Lazy("trackers.inference.siamcar:SiamCARTracker"))
 
 
 VLT_SCAR = _family(_build_vlt_scar)

@@ -19,7 +19,9 @@ comes from ``numpy.random.default_rng([seed, epoch, index])``.
 Language per item (see :mod:`asearch.language.features`, which consumes these fields):
 ``sentence`` (``""`` when absent), ``attributes`` (four words; ``["", "", "", ""]`` when absent, except for the
 ``attribute`` strategy: ``["<category or none>", "object", "none", "none"]``, paper 000 Alg. 1), ``has_language``
-and ``language_strategy`` (the configured strategy for missing language: ``zero`` | ``template`` | ``attribute``).
+and ``language_strategy`` (the configured strategy for missing language: ``zero`` | ``template`` | ``attribute``);
+``language_mask``: True for a positive pair whose video has language of its own, the pairs that enter the contrastive
+loss (paper 000 Eq. 2-4: a negative pair's search crop shows another target, and a fallback is no caption of it).
 """
 from __future__ import annotations
 
@@ -288,6 +290,9 @@ class PairDataset(torch.utils.data.Dataset):
             "template_box": torch.tensor(t_xyxy, dtype=torch.float32),
             "search_box": torch.tensor(s_xyxy, dtype=torch.float32),
             "label": 0 if negative else 1,
+            # the pairs of the contrastive loss (Eq. 2-4): a positive pair with the video's own language; a negative
+            # pair's search crop shows another target and a fallback (zero, template, attribute phrase) is no caption
+            "language_mask": bool(has_language) and not negative,
             "sentence": sentence,
             "attributes": words,
             "has_language": bool(has_language),

@@ -3,7 +3,7 @@
 - :class:`Trainer`, :class:`TrainConfig` (``trainer``): the step loop, AMP, clipping, logs, atomic checkpoints,
   exact resume; :func:`load_checkpoint`, :func:`load_model_state` to read its checkpoints.
 - :class:`Actor`, :class:`BaseActor`, :class:`PathSampler` (``actor``): ``actor(batch, step) -> (loss, stats)``
-  and the seeded SPOS path per step.
+  and the seeded SPOS path per step (the sampler's home: :mod:`search_spaces.paths`).
 - :func:`build_optimizer`, :func:`build_scheduler` (``optim``): SGD/AdamW with lr multipliers by name prefix,
   warm-up + cosine/step/log/constant per step.
 - :func:`init_distributed`, :func:`is_main_process`, :class:`SeededSampler`, :func:`seeded_loader_factory`

@@ -17,7 +17,7 @@ import torch.distributed as dist
 from torch.utils.data import Sampler
 
 from asearch.errors import ConfigError
-from asearch.runtime import resolve_device
+from asearch.runtime import derive_seed, resolve_device
 
 __all__ = [
     "DistInfo",
@@ -127,14 +127,6 @@ def barrier() -> None:
     """Wait for every process (no-op without a process group)."""
     if is_distributed():
         dist.barrier()
-
-
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed mixed from integers (e.g. ``(seed, step)``), the same on every process and every run."""
-    import numpy as np
-
-    state = np.random.SeedSequence([int(p) % (2 ** 63) for p in parts]).generate_state(2, dtype=np.uint32)
-    return int((int(state[0]) << 31) ^ int(state[1])) & ((1 << 63) - 1)
 
 
 class SeededSampler(Sampler):

@@ -4,7 +4,7 @@ One function serves both commands (paper 000 Alg. 1 and Alg. 2 differ only in wh
 
 * ``pretrain`` (Alg. 1, Eq. 5 ``W_A = argmin_W E_{a~Gamma(A)} L_train(N(a, W(a)))``): the model is a supernet (no
   ``model.genome``); every optimizer step runs one path ``a`` drawn uniformly from the model's search space by a
-  :class:`~asearch.training.actor.PathSampler` seeded with ``(seed, step)`` (the same path on every DDP rank and
+  :class:`~search_spaces.paths.PathSampler` seeded with ``(seed, step)`` (the same path on every DDP rank and
   after ``--resume``); parameters off the path get no update. ``pretrain.sampling: fair`` replaces the one uniform
   path by FairNAS strict fairness (Chu et al. 2021): each step runs the 4 paths in which every gene takes each of
   its 4 choices once, on the same batch, and makes one update with their summed gradients (4x the compute of a
@@ -49,8 +49,8 @@ from torch import nn
 
 from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
 from asearch.errors import ArchitectureError, CheckpointError, ConfigError
-from asearch.training.actor import PathSampler
 from asearch.training.trainer import TrainConfig
+from search_spaces.paths import PathSampler
 from trackers.registry import LanguageConfig
 
 __all__ = [
@@ -141,7 +141,7 @@ PATH_SAMPLING = ("uniform", "fair")
 class PretrainOptions:
     """Section ``pretrain``: how a supernet step picks its path(s). ``sampling``: ``uniform`` (SPOS, paper 000
     Alg. 1: one uniform path per step) or ``fair`` (FairNAS strict fairness: every choice of every gene once per
-    step, gradients summed; see :meth:`asearch.training.actor.PathSampler.fair`)."""
+    step, gradients summed; see :meth:`search_spaces.paths.PathSampler.fair`)."""
 
     sampling: str = "uniform"
 
@@ -418,6 +418,18 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     return out
 
 
+def _adopt_input_format(model: Dict[str, Any], input_format: str, weights: Union[str, Path]) -> None:
+    """Retraining from inherited weights keeps their input format (:mod:`supernets.pixels`): ``model.supernet.
+    input_format`` left out takes the subnet file's; a different explicit one is a ``ConfigError``."""
+    given = (model.get("supernet") or {}).get("input_format")
+    if given is None:
+        if input_format != "imagenet_rgb":  # the default needs no record
+            model["supernet"] = dict(model.get("supernet") or {}, input_format=input_format)
+    elif given != input_format:
+        raise ConfigError(f"config key 'model.supernet.input_format' is {given!r}, but --weights {weights} was "
+                          f"trained on {input_format!r} input (field build_info.config.input_format)")
+
+
 def save_inherited_weights(supernet: Union[str, Path], genome: Any, path: Union[str, Path]) -> Dict[str, Any]:
     """Write the subnet of ``genome`` with the weights it inherits from the ``supernet`` checkpoint, and the rest
     of the supernet's tracker (neck and head, trained with every path), to ``path`` (``asearch export --weights``;
@@ -523,7 +535,9 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
         if weights is not None:
             from supernets.subnet import load_subnet
 
-            inherited = load_subnet(weights).genome
+            subnet = load_subnet(weights)
+            inherited = subnet.genome
+            _adopt_input_format(cfg.model, subnet.config.input_format, weights)
             if genome is None:
                 genome = inherited
             elif inherited != genome:

@@ -137,10 +137,12 @@ def test_negative_pairs_come_from_another_video(synth):
     for i in range(len(neg)):
         item = neg[i]
         assert item["label"] == 0 and item["search_video"] != item["video"]
+        assert item["language_mask"] is False          # another target in the search crop: not a contrastive pair
     pos = PairDataset([synth], SamplerConfig(neg_prob=0.0, max_gap=3), seed=0, length=8)
     for i in range(len(pos)):
         item = pos[i]
         assert item["label"] == 1 and item["search_video"] == item["video"]
+        assert item["language_mask"] is True           # the synthetic videos all have a sentence
         assert abs(item["search_frame"] - item["template_frame"]) <= 3
 
 
@@ -185,6 +187,7 @@ def test_strategies_for_data_without_language(tmp_path, strategy, category, word
     item = PairDataset([ListDataset("coco", [image])], SamplerConfig(language_strategy=strategy))[0]
     assert item["has_language"] is False and item["sentence"] == ""
     assert item["attributes"] == words and item["language_strategy"] == strategy
+    assert item["language_mask"] is False              # a fallback is no caption of the target
     assert item["template_frame"] == item["search_frame"] == 0       # image datasets: the pair is one image
 
 
@@ -204,6 +207,7 @@ def test_collate_and_source_ratios(tmp_path, synth):
     assert batch["template_box"].shape == (4, 4) and batch["template_box"].dtype == torch.float32
     assert batch["label"].dtype == torch.long and batch["label"].tolist() == [1, 1, 1, 1]
     assert batch["has_language"].dtype == torch.bool and not batch["has_language"].any()
+    assert batch["language_mask"].dtype == torch.bool and not batch["language_mask"].any()
     assert batch["video"] == ["img"] * 4 and batch["attributes"] == [["", "", "", ""]] * 4   # ratio 0: never synth
     loader = torch.utils.data.DataLoader(ds, batch_size=2, collate_fn=collate_pairs)
     assert next(iter(loader))["search"].shape == (2, 3, 64, 64)

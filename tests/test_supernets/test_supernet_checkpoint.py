@@ -1,4 +1,5 @@
 """Loading the official SPOS supernet checkpoint (a fake one with the official key/shape layout)."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -132,3 +133,58 @@ def test_missing_and_foreign_keys(tmp_path):
         load_spos_checkpoint(net, path)
     with pytest.raises(CheckpointError, match="not found"):
         load_spos_checkpoint(net, tmp_path / "nope.pth.tar")
+
+
+def test_official_weights_see_the_official_preprocessing(tmp_path):
+    """The official SPOS supernet was trained on BGR 0..255 (megvii SinglePathOneShot: the image's channels
+    reversed, transposed to 3×H×W and cast to float; no scaling, no mean/std). After loading, the supernet's stem
+    on an RGB 0..255 crop equals the official stem on the official preprocessing of the same image."""
+    path = tmp_path / "checkpoint-150000.pth.tar"
+    state = fake_checkpoint(path, width=0.25, seed=3)
+    net = build_supernet(width_mult=0.25, language_dim=8)
+    assert net.config.input_format == "imagenet_rgb"
+    load_spos_checkpoint(net, path)
+    assert net.config.input_format == "spos_bgr"  # set by the loader
+    official = FakeOfficialSPOS(width=0.25)
+    official.load_state_dict(state)
+    net.eval()
+    official.eval()
+    rgb = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)   # H×W×3, RGB
+    official_input = torch.from_numpy(np.ascontiguousarray(rgb[:, :, ::-1].transpose(2, 0, 1))).float()[None]
+    ours = torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32))[None]      # what the crops give the model
+    with torch.no_grad():
+        expected = official.first_conv(official_input)
+        got = net.backbone("template").first_conv(net.normalise(ours))
+        imagenet = net.backbone("template").first_conv((ours - net.pixels.mean) / net.pixels.std)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert not torch.allclose(imagenet, expected, atol=1e-2)  # the ImageNet-normalised RGB input would not
+
+
+def test_tracker_configs_record_the_spos_input_format(tmp_path):
+    from asearch.errors import ConfigError
+    from asearch.training.recipes import _adopt_input_format
+    from trackers.registry import build_info, build_model
+
+    path = tmp_path / "spos.pth.tar"
+    fake_checkpoint(path, width=0.25)
+    cfg = {"name": "vlt_scar", "template_size": 63, "search_size": 127, "neck": {"channels": 32},
+           "head": {"num_convs": 2, "gn_groups": 8}, "supernet": {"width_mult": 0.25, "language_dim": 8},
+           "spos_checkpoint": str(path)}
+    model = build_model(cfg)
+    assert model.backbone.config.input_format == "spos_bgr"
+    assert build_info(cfg)["model"]["supernet"]["input_format"] == "spos_bgr"  # recorded in every checkpoint
+    rebuilt = build_model(build_info(cfg)["model"], pretrained=False)         # a rebuild from a checkpoint
+    assert rebuilt.backbone.config.input_format == "spos_bgr"
+    plain = dict(cfg, spos_checkpoint=None)
+    assert build_model(plain).backbone.config.input_format == "imagenet_rgb"
+    assert "input_format" not in build_info(plain)["model"]["supernet"]
+    with pytest.raises(ConfigError, match="model.supernet.input_format.*spos_bgr"):
+        build_model(dict(cfg, supernet={"width_mult": 0.25, "language_dim": 8, "input_format": "imagenet_rgb"}))
+    with pytest.raises(ConfigError, match="model.supernet.input_format"):
+        build_model(dict(plain, supernet={"width_mult": 0.25, "language_dim": 8, "input_format": "rgb"}))
+    # retraining from inherited weights keeps their format, and refuses a contradicting config
+    retrain = {"name": "vlt_scar", "supernet": {"width_mult": 0.25}}
+    _adopt_input_format(retrain, "spos_bgr", "subnet.pt")
+    assert retrain["supernet"] == {"width_mult": 0.25, "input_format": "spos_bgr"}
+    with pytest.raises(ConfigError, match="subnet.pt was trained on 'spos_bgr'"):
+        _adopt_input_format({"supernet": {"input_format": "imagenet_rgb"}}, "spos_bgr", "subnet.pt")

@@ -102,4 +102,4 @@ def test_normalise_is_layout_independent():
     cl = x.to(memory_format=torch.channels_last)
     out = net.normalise(cl)
     assert out.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(out, net.normalise(x)) and torch.equal(out, (x - net.pixel_mean) / net.pixel_std)
+    assert torch.equal(out, net.normalise(x)) and torch.equal(out, (x - net.pixels.mean) / net.pixels.std)

@@ -10,7 +10,7 @@ import torch
 from asearch.cli import main
 from asearch.config import load_yaml
 from asearch.errors import ArchitectureError, CheckpointError, ConfigError
-from asearch.training.actor import PathSampler
+from search_spaces.paths import PathSampler
 from search_spaces.vlt import VLTSpace
 from supernets import extract_subnet
 from trackers.actors.siamcar import SiamCARActor

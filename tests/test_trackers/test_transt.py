@@ -211,7 +211,7 @@ def pair_batch(crops, b=2):
 
 
 def test_registry_actor_on_supernet_and_subnet(crops, fake_featurizer):
-    from asearch.training.actor import PathSampler
+    from search_spaces.paths import PathSampler
     from search_spaces.vlt import VLTSpace
     from trackers.actors.transt import TransTActor
     from trackers.registry import build_actor, build_model

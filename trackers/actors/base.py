@@ -3,8 +3,9 @@ off-path parameters; families add their losses (:meth:`~asearch.training.actor.B
 
 Batches are those of :func:`asearch.data.collate_pairs`: ``template`` / ``search`` (B×3×H×W float 0..255),
 ``template_box`` / ``search_box`` (B×4 ``x1, y1, x2, y2`` crop pixels), ``label`` (1 positive pair, 0 negative),
-``sentence``, ``attributes``, ``has_language`` and ``language_strategy`` (lists). A precomputed ``language``
-tensor (B×D) and ``use_template_language`` (B bool) are used as given instead of the featurizer.
+``sentence``, ``attributes``, ``has_language`` and ``language_strategy`` (lists), ``language_mask`` (B bool: the
+pairs that enter the contrastive loss, Eq. 2-4). A precomputed ``language`` tensor (B×D) and
+``use_template_language`` (B bool) are used as given instead of the featurizer.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from asearch.training.actor import BaseActor, PathSampler
+from asearch.training.actor import BaseActor
+from search_spaces.paths import PathSampler
 
 __all__ = ["PairActor", "unwrap"]
 
@@ -29,7 +31,7 @@ class PairActor(BaseActor):
     Args:
         model: the family's model (or its DDP wrapper, see :meth:`bind`).
         featurizer: language featurizer (``None``: no language; a VLT model then sees zero vectors).
-        path_sampler: :class:`~asearch.training.actor.PathSampler` for a supernet model, else ``None``.
+        path_sampler: :class:`~search_spaces.paths.PathSampler` for a supernet model, else ``None``.
     """
 
     def __init__(self, model: nn.Module, featurizer: Any = None, path_sampler: Optional[PathSampler] = None):
@@ -67,7 +69,8 @@ class PairActor(BaseActor):
         language, use_template = self._language_inputs(batch)
         return self.model(batch["template"], batch["search"], language, genome=path,
                           template_box=batch["template_box"], search_box=batch["search_box"],
-                          use_template_language=use_template, **self.model_kwargs())
+                          use_template_language=use_template, language_mask=batch.get("language_mask"),
+                          **self.model_kwargs())
 
     def recalibration_pass(self, batch: Mapping[str, Any], path: Any) -> None:
         """What BN recalibration (:mod:`asearch.search.bn`) runs on a pair batch: every BatchNorm layer on ``path``

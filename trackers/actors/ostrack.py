@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from asearch.training.actor import PathSampler
+from search_spaces.paths import PathSampler
 from trackers.actors.base import PairActor, unwrap
 from trackers.losses.ostrack import OSTrackLoss, OSTrackLossConfig, ce_keep_ratio_at
 

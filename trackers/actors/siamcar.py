@@ -12,7 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from asearch.training.actor import PathSampler
+from search_spaces.paths import PathSampler
 from trackers.actors.base import PairActor, unwrap
 from trackers.losses.car import CARLoss, CARLossConfig
 
@@ -26,7 +26,7 @@ class SiamCARActor(PairActor):
         model: a :class:`~trackers.models.siamcar.SiamCARBase` (or its DDP wrapper, see :meth:`bind`).
         featurizer: language featurizer (``None``: no language; VLT_SCAR then sees zero vectors).
         loss_cfg: :class:`CARLossConfig`.
-        path_sampler: :class:`~asearch.training.actor.PathSampler` for a supernet model, else ``None``.
+        path_sampler: :class:`~search_spaces.paths.PathSampler` for a supernet model, else ``None``.
     """
 
     def __init__(self, model: nn.Module, featurizer: Any = None, loss_cfg: Optional[CARLossConfig] = None,

@@ -11,7 +11,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from asearch.training.actor import PathSampler
+from search_spaces.paths import PathSampler
 from trackers.actors.base import PairActor, unwrap
 from trackers.losses.transt import TransTLoss, TransTLossConfig
 
@@ -25,7 +25,7 @@ class TransTActor(PairActor):
         model: a :class:`~trackers.models.transt.TransTBase` (or its DDP wrapper).
         featurizer: language featurizer (``None``: no language; VLT_TT then sees zero vectors).
         loss_cfg: :class:`TransTLossConfig`.
-        path_sampler: :class:`~asearch.training.actor.PathSampler` for a supernet backbone, else ``None``.
+        path_sampler: :class:`~search_spaces.paths.PathSampler` for a supernet backbone, else ``None``.
     """
 
     def __init__(self, model: nn.Module, featurizer: Any = None, loss_cfg: Optional[TransTLossConfig] = None,

@@ -20,11 +20,10 @@ from torch import nn
 
 from asearch.errors import CheckpointError, ModelNotFoundError
 from asearch.io import load_torch
+from supernets.pixels import PixelNormalise
 
 __all__ = ["Bottleneck", "ResNet", "resnet50"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class Bottleneck(nn.Module):
@@ -69,8 +68,7 @@ class ResNet(nn.Module):
         super().__init__()
         widths = [max(8, int(round(w * width_mult))) for w in (64, 128, 256, 512)]
         stem = max(8, int(round(64 * width_mult)))
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.pixels = PixelNormalise("imagenet_rgb")
         self.conv1 = nn.Conv2d(3, stem, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(stem)
         self.relu = nn.ReLU(inplace=True)
@@ -89,7 +87,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> List[torch.Tensor]:
         """RGB 0..255 ``B×3×H×W`` -> ``[layer1, layer2, layer3, layer4]`` outputs (the built layers)."""
-        x = (x - self.mean) / self.std
+        x = self.pixels(x)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outs = []
         for i in range(self.num_layers):

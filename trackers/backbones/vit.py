@@ -35,13 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from asearch.errors import CheckpointError, ConfigError, ModelNotFoundError
+from supernets.pixels import PixelNormalise
 
 __all__ = ["VisionTransformerCE", "Attention", "Mlp", "CEBlock", "DropPath", "candidate_elimination",
            "recover_tokens", "template_center_mask", "load_vit_weights", "ViTLoadReport", "map_vit_state_dict",
            "interpolate_pos_embed", "CE_TEMPLATE_RANGES"]
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 CE_TEMPLATE_RANGES = ("ctr_point", "all")
 StageHook = Callable[[int, torch.Tensor, torch.Tensor], Tuple[torch.Tensor, torch.Tensor]]
 
@@ -236,8 +235,7 @@ class VisionTransformerCE(nn.Module):
         mask = template_center_mask(self.grid_z, ce_template_range)
         self.register_buffer("template_mask", mask if mask is not None else torch.ones(0, dtype=torch.bool),
                              persistent=False)
-        self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.pixels = PixelNormalise("imagenet_rgb")
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -256,7 +254,7 @@ class VisionTransformerCE(nn.Module):
     def _embed(self, image: torch.Tensor, size: int, pos: torch.Tensor, name: str) -> torch.Tensor:
         if image.dim() != 4 or image.shape[1] != 3 or tuple(image.shape[-2:]) != (size, size):
             raise ValueError(f"ViT: {name} images must be B×3×{size}×{size} (RGB 0..255), got {tuple(image.shape)}")
-        x = self.patch_embed.proj((image - self.pixel_mean) / self.pixel_std)
+        x = self.patch_embed.proj(self.pixels(image))
         return x.flatten(2).transpose(1, 2) + pos
 
     def embed_template(self, template: torch.Tensor) -> torch.Tensor:

@@ -1,1 +1,2 @@
-"""Training losses of the trackers (SiamCAR's in :mod:`trackers.losses.car`)."""
+"""Training losses of the trackers, one module a family (SiamCAR: :mod:`trackers.losses.car`); what they share in
+:mod:`trackers.losses.common`."""

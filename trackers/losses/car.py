@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from asearch.errors import ConfigError
+from trackers.losses.common import add_contrastive
 
 __all__ = ["CARLossConfig", "assign_targets", "centerness_target", "iou_loss", "select_cross_entropy", "CARLoss"]
 
@@ -133,8 +134,4 @@ class CARLoss(torch.nn.Module):
         total = cfg.cls_weight * loss_cls + cfg.loc_weight * loss_loc + cfg.cen_weight * loss_cen
         stats = {"loss_cls": float(loss_cls.detach()), "loss_loc": float(loss_loc.detach()),
                  "loss_cen": float(loss_cen.detach()), "positives": float(pos.sum()) / max(b, 1)}
-        contrastive = outputs.get("contrastive")
-        if contrastive is not None and cfg.contrastive_weight:
-            total = total + cfg.contrastive_weight * contrastive
-            stats["loss_contrastive"] = float(contrastive.detach())
-        return total, stats
+        return add_contrastive(total, stats, outputs, cfg.contrastive_weight), stats

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 
 from asearch.errors import ConfigError
 from trackers.boxes import box_iou_elementwise, cxcywh_to_xyxy, generalized_box_iou_elementwise
+from trackers.losses.common import add_contrastive
 
 __all__ = ["OSTrackLossConfig", "gaussian_radius", "gaussian_heatmap", "focal_loss", "OSTrackLoss",
            "ce_keep_ratio_at"]
@@ -153,9 +154,5 @@ class OSTrackLoss(torch.nn.Module):
         total = cfg.focal_weight * loss_focal + cfg.giou_weight * loss_giou + cfg.l1_weight * loss_l1
         stats = {"loss_focal": float(loss_focal.detach()), "loss_giou": float(loss_giou.detach()),
                  "loss_l1": float(loss_l1.detach()), "iou": iou}
-        contrastive = outputs.get("contrastive")
-        if contrastive is not None and cfg.contrastive_weight:
-            total = total + cfg.contrastive_weight * contrastive
-            stats["loss_contrastive"] = float(contrastive.detach())
-        return total, stats
+        return add_contrastive(total, stats, outputs, cfg.contrastive_weight), stats
 

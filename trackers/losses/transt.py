@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from asearch.errors import ConfigError
 from trackers.boxes import box_iou_elementwise, cxcywh_to_xyxy, generalized_box_iou_elementwise, xyxy_to_cxcywh
 from trackers.heads.transt import BACKGROUND, FOREGROUND
+from trackers.losses.common import add_contrastive
 
 __all__ = ["TransTLossConfig", "assign_positives", "TransTLoss"]
 
@@ -123,8 +124,4 @@ class TransTLoss(torch.nn.Module):
         total = cfg.cls_weight * loss_cls + cfg.l1_weight * loss_l1 + cfg.giou_weight * loss_giou
         stats = {"loss_cls": float(loss_cls.detach()), "loss_l1": float(loss_l1.detach()),
                  "loss_giou": float(loss_giou.detach()), "iou": iou, "positives": n_pos / max(b, 1)}
-        contrastive = outputs.get("contrastive")
-        if contrastive is not None and cfg.contrastive_weight:
-            total = total + cfg.contrastive_weight * contrastive
-            stats["loss_contrastive"] = float(contrastive.detach())
-        return total, stats
+        return add_contrastive(total, stats, outputs, cfg.contrastive_weight), stats

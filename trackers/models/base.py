@@ -26,9 +26,10 @@ class SiameseTrackerModel(nn.Module, abc.ABC):
 
     # -- backbone hooks (mixins) -------------------------------------------------------------------------------------
     @abc.abstractmethod
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language
-                      ) -> Tuple[List[torch.Tensor], List[torch.Tensor], Dict[str, torch.Tensor]]:
-        """Stage maps of both crops and extra outputs (e.g. ``contrastive``)."""
+    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language,
+                      language_mask=None) -> Tuple[List[torch.Tensor], List[torch.Tensor], Dict[str, torch.Tensor]]:
+        """Stage maps of both crops and extra outputs (e.g. ``contrastive`` over the pairs ``language_mask``
+        keeps)."""
 
     @abc.abstractmethod
     def backbone_template(self, template, language, genome, template_box, use_template_language
@@ -51,12 +52,13 @@ class SiameseTrackerModel(nn.Module, abc.ABC):
     # -- public API -------------------------------------------------------------------------------------------------
     def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
                 genome: Any = None, template_box: Optional[torch.Tensor] = None,
-                search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
+                search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None,
+                language_mask: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Training forward on RGB 0..255 crops (boxes ``x1, y1, x2, y2`` in crop pixels): the family's outputs
-        (see its class) plus ``contrastive`` when the backbone computes one."""
+        (see its class) plus ``contrastive`` when the backbone computes one (over the pairs that
+        :func:`~supernets.contrastive.contrastive_mask` keeps; ``language_mask``: B bool from the data path)."""
         zf, xf, extra = self.backbone_pair(template, search, language, genome, template_box, search_box,
-                                           use_template_language)
+                                           use_template_language, language_mask)
         out = self.predict(self.embed_template(zf), xf)
         out.update(extra)
         return out
@@ -94,7 +96,8 @@ class SharedBackboneMixin:
 
     backbone: nn.Module
 
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language):
+    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language,
+                      language_mask=None):
         """Stage maps of both crops (no extra outputs)."""
         return self.backbone(template), self.backbone(search), {}
 

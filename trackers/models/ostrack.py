@@ -42,7 +42,7 @@ from torch import nn
 
 from asearch.errors import ArchitectureError, ConfigError
 from search_spaces.genome import Genome
-from supernets.contrastive import ContrastiveAlignment
+from supernets.contrastive import ContrastiveAlignment, contrastive_mask
 from supernets.modamixer import ALL_CHOICES, ModaMixer
 from supernets.roi import roi_pool_vector
 from trackers.backbones.vit import VisionTransformerCE, load_vit_weights
@@ -203,8 +203,10 @@ class OSTrack(nn.Module):
     def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
                 genome: Any = None, template_box: Optional[torch.Tensor] = None,
                 search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None,
-                ce_keep_ratio: Optional[float] = None) -> Dict[str, torch.Tensor]:
-        """Training forward on a pair batch (images 0..255); ``ce_keep_ratio`` overrides the CE ratio."""
+                ce_keep_ratio: Optional[float] = None, language_mask: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        """Training forward on a pair batch (images 0..255); ``ce_keep_ratio`` overrides the CE ratio (language,
+        its flags and ``language_mask`` are ignored: vision only)."""
         state = self.template(template, language, genome, template_box, use_template_language)
         return self._run(state["z"], search, ce_keep_ratio, {**state, "search_box": search_box})
 
@@ -380,19 +382,20 @@ class VLTOST(OSTrack):
         result = self.head(out["search"])
         result["keep_index"] = out["keep_index"]
         if terms and self.contrastive is not None:
-            mask = language.detach().abs().sum(dim=1) > 0  # real language only
-            if use_tl is not None:
-                mask = mask & ~use_tl
+            mask = contrastive_mask(language, use_tl, state.get("language_mask"))
             result["contrastive"] = torch.stack([self.contrastive(e_v, e_l, mask) for e_v, e_l in terms]).mean()
         return result
 
     def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
                 genome: Any = None, template_box: Optional[torch.Tensor] = None,
                 search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None,
-                ce_keep_ratio: Optional[float] = None) -> Dict[str, torch.Tensor]:
+                ce_keep_ratio: Optional[float] = None, language_mask: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
         """Training forward; with ``template_box`` / ``search_box`` (B×4 ``x1, y1, x2, y2`` crop pixels) at the
-        contrastive stages the output also holds ``contrastive`` (Eq. 2-4)."""
+        contrastive stages the output also holds ``contrastive`` (Eq. 2-4) over the pairs of
+        :func:`~supernets.contrastive.contrastive_mask` (``language_mask``: B bool from the data path)."""
         state = self.template(template, language, genome, template_box, use_template_language)
+        state["language_mask"] = language_mask
         state["template_box_gt"] = None if template_box is None else template_box.to(state["z"].dtype)
         state["search_box"] = None if search_box is None else search_box.to(state["z"].dtype)
         return self._run(state["z"], search, ce_keep_ratio, state)
@@ -415,25 +418,13 @@ def build_ostrack_model(cfg: OSTrackModelConfig, pretrained: bool = True) -> OST
                   m.contrastive_init_scale, m.roi_output)
 
 
-def _actor(model, featurizer, loss_cfg, path_sampler):
-    from trackers.actors.ostrack import OSTrackActor
-
-    return OSTrackActor(model, featurizer, loss_cfg, path_sampler)
-
-
-def _tracker(model, tracker_cfg, featurizer, genome, device):
-    from trackers.inference.ostrack import OSTrackTracker
-
-    return OSTrackTracker(model, tracker_cfg, featurizer, genome, device)
-
-
 def _entry():
     from trackers.inference.ostrack import OSTrackTrackerConfig
     from trackers.losses.ostrack import OSTrackLossConfig
-    from trackers.registry import ModelEntry
+    from trackers.registry import Lazy, ModelEntry
 
-    return ModelEntry(OSTrackModelConfig, OSTrackLossConfig, OSTrackTrackerConfig, build_ostrack_model, _actor,
-                      _tracker)
+    return ModelEntry(OSTrackModelConfig, OSTrackLossConfig, OSTrackTrackerConfig, build_ostrack_model,
+                      Lazy("trackers.actors.ostrack:OSTrackActor"), Lazy("trackers.inference.ostrack:OSTrackTracker"))
 
 
 #: registry entries (``trackers.registry.ENTRIES``: ``ostrack``, ``vlt_ost``)

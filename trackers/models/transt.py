@@ -30,7 +30,7 @@ from trackers.models.vlt_backbone import VLTBackboneMixin
 from trackers.inference.transt import TransTTrackerConfig
 from trackers.losses.transt import TransTLossConfig
 from trackers.necks import feature_size
-from trackers.registry import ModelEntry, ResNetConfig, build_vlt_backbone
+from trackers.registry import Lazy, ModelEntry, ResNetConfig, build_vlt_backbone, check_supernet_sizes
 
 __all__ = ["TransTBase", "TransT", "VLTTT", "TransTModelConfig", "build_vlt_tt", "build_transt", "VLT_TT_ENTRY",
            "TRANST_ENTRY"]
@@ -171,10 +171,7 @@ class TransTModelConfig:
                               f"({self.nhead})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        for key in ("template_size", "search_size"):
-            if key in self.supernet and int(self.supernet[key]) != getattr(self, key):
-                raise ConfigError(f"model.supernet.{key} ({self.supernet[key]}) differs from model.{key} "
-                                  f"({getattr(self, key)}); set it once, in model.{key}")
+        check_supernet_sizes(self)
         if self.name == "transt":
             for key in ("supernet", "genome", "spos_checkpoint"):
                 if getattr(self, key):
@@ -206,20 +203,7 @@ def build_transt(cfg: TransTModelConfig, pretrained: bool = True) -> TransT:
     return TransT(backbone, *_fusion_and_head(cfg), template_size=cfg.template_size, search_size=cfg.search_size)
 
 
-def _build_actor(model: nn.Module, featurizer: Any, loss_cfg: TransTLossConfig, path_sampler: Any) -> Any:
-    from trackers.actors.transt import TransTActor
-
-    return TransTActor(model, featurizer, loss_cfg, path_sampler)
-
-
-def _build_tracker(model: nn.Module, tracker_cfg: TransTTrackerConfig, featurizer: Any, genome: Any,
-                   device: Any) -> Any:
-    from trackers.inference.transt import TransTTracker
-
-    return TransTTracker(model, tracker_cfg, featurizer, genome, device)
-
-
-VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _build_actor,
-                          _build_tracker)
-TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _build_actor,
-                          _build_tracker)
+_ACTOR = Lazy("trackers.actors.transt:TransTActor")
+_TRACKER = Lazy("trackers.inference.transt:TransTTracker")
+VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _ACTOR, _TRACKER)
+TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _ACTOR, _TRACKER)

@@ -58,11 +58,12 @@ class VLTBackboneMixin:
             raise ArchitectureError(f"this {type(self).__name__} model is built on a fixed subnet: it takes no genome")
         return []
 
-    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language):
+    def backbone_pair(self, template, search, language, genome, template_box, search_box, use_template_language,
+                      language_mask=None):
         """Stage maps of both crops and ``{'contrastive': ...}`` when the backbone computes it."""
         out = self.backbone(template, search, self._language(language, template), *self._genome_args(genome),
                             template_box=template_box, search_box=search_box,
-                            use_template_language=use_template_language)
+                            use_template_language=use_template_language, language_mask=language_mask)
         extra: Dict[str, torch.Tensor] = {}
         if out.get("contrastive") is not None:
             extra["contrastive"] = out["contrastive"]
