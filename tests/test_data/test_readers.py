@@ -10,7 +10,7 @@ from asearch.data import (
     COCODataset, GOT10kDataset, LaSOTDataset, LaSOTExtDataset, OTB99LangDataset, TNL2KDataset, TrackingNetDataset,
     build_dataset, load_attribute_words, save_attribute_words,
 )
-from asearch.data.attributes import LASOT_ATTRIBUTES, read_attribute_flags
+from asearch.data.attributes import LASOT_ATTRIBUTES, TNL2K_ATTRIBUTES, read_attribute_flags
 from asearch.data.datasets import lasot_test_names, natural_key, read_boxes
 from asearch.errors import ConfigError, DataError, DataWarning
 
@@ -247,6 +247,42 @@ def test_tnl2k_quirks(tmp_path, write_frames):
         assert ds["advSamp_1"].sentence is None  # an empty language file: no language, one warning
     with pytest.raises(DataError, match="no folder for split 'train'"):
         TNL2KDataset(tmp_path, split="train")
+
+
+def _tnl2k_flags(on):
+    """A TNL2K attribute file as the official toolkit ships it: 17 values, one per line, CRLF."""
+    return "".join(("1" if a in on else "0") + "\r\n" for a in TNL2K_ATTRIBUTES)
+
+
+def test_tnl2k_attribute_flags(tmp_path, write_frames):
+    """TNL2K's 17 flags come from flags_dir/<video>_attribute.txt in the toolkit's order CM, ROT, ..., TC, MS."""
+    assert len(TNL2K_ATTRIBUTES) == 17 and TNL2K_ATTRIBUTES[:3] == ("CM", "ROT", "DEF")
+    assert TNL2K_ATTRIBUTES[-3:] == ("AS", "TC", "MS")
+    for name in ("Bike_video_1", "advSamp_1"):
+        video = tmp_path / "TNL2K_test_subset" / name
+        write_frames(video / "imgs", ["00001.jpg", "00002.jpg"])
+        (video / "groundtruth.txt").write_text("1,1,4,4\n1,1,4,4\n")
+        (video / "language.txt").write_text("the target")
+    att = tmp_path / "annos" / "att"
+    att.mkdir(parents=True)
+    # line 1 = CM, line 4 = FOC, line 15 = AS (adversarial samples), line 17 = MS
+    (att / "Bike_video_1_attribute.txt").write_text("1\r\n0\r\n0\r\n1\r\n" + "0\r\n" * 10 + "1\r\n0\r\n1\r\n")
+    ds = build_dataset("tnl2k", root=tmp_path, split="test", flags_dir=att)
+    assert ds.attribute_names == TNL2K_ATTRIBUTES
+    flags = ds["Bike_video_1"].attribute_flags
+    assert list(flags) == list(TNL2K_ATTRIBUTES)
+    assert [k for k, v in flags.items() if v] == ["CM", "FOC", "AS", "MS"]
+    assert ds["advSamp_1"].attribute_flags is None  # no file for it: optional, as in LaSOT
+    assert TNL2KDataset(tmp_path, split="test")["Bike_video_1"].attribute_flags is None  # no flags_dir
+    # the 18-value files of a Python port (a leading "ALL" 1) and bad values fail naming the file
+    (att / "advSamp_1_attribute.txt").write_text("1\n" + _tnl2k_flags({"CM"}))
+    with pytest.raises(DataError, match=r"advSamp_1_attribute.txt.*expected 17 attribute flags .*got 18"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=att)["advSamp_1"]
+    (att / "advSamp_1_attribute.txt").write_text(_tnl2k_flags({"CM"}).replace("0", "2", 1))
+    with pytest.raises(DataError, match=r"advSamp_1_attribute.txt.*flag 'ROT' must be 0 or 1"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=att)["advSamp_1"]
+    with pytest.raises(DataError, match="attribute flag folder not found"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=tmp_path / "nowhere")
 
 
 # ------------------------------------------------------------------------------------------------------ OTB99-Lang

@@ -16,7 +16,7 @@ from typing import ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence a
 
 import numpy as np
 
-from asearch.data.attributes import load_attribute_words
+from asearch.data.attributes import load_attribute_words, read_attribute_flags
 from asearch.data.sequence import Sequence
 from asearch.errors import DataError, DataWarning
 
@@ -185,7 +185,8 @@ class SequenceDataset(abc.ABC):
 
     Subclasses set :attr:`dataset_name`, :attr:`LAYOUT` (the expected on-disk layout, shown in errors),
     :attr:`SPLIT_BY_FOLDER` (whether a split is a folder, which a split file then selects from),
-    :attr:`NATIVE_LANGUAGE` and :attr:`ATTRIBUTE_NAMES`, and implement :meth:`_list_names` and :meth:`_load`.
+    :attr:`NATIVE_LANGUAGE`, :attr:`ATTRIBUTE_NAMES` with :attr:`FLAG_FILE` (per-video attribute flags, read from
+    a ``flags_dir`` option), and implement :meth:`_list_names` and :meth:`_load`.
 
     Args:
         root: dataset root folder.
@@ -200,6 +201,8 @@ class SequenceDataset(abc.ABC):
     SPLIT_BY_FOLDER: ClassVar[bool] = False
     NATIVE_LANGUAGE: ClassVar[bool] = False
     ATTRIBUTE_NAMES: ClassVar[Tuple[str, ...]] = ()
+    #: name of a video's attribute-flag file in ``flags_dir`` (``{video}`` is replaced); "": no flag files
+    FLAG_FILE: ClassVar[str] = ""
 
     def __init__(self, root: PathLike, split: str = "test", attributes: AttributeSource = None,
                  split_file: Optional[PathLike] = None) -> None:
@@ -228,6 +231,21 @@ class SequenceDataset(abc.ABC):
         """Build the :class:`Sequence` of video ``name`` from its annotation files."""
 
     # -- shared behaviour -------------------------------------------------------------------------------------------
+    def _init_flags_dir(self, flags_dir: Optional[PathLike]) -> None:
+        """Check and keep ``flags_dir``, the folder of per-video attribute-flag files (None: no flags)."""
+        self.flags_dir = None if flags_dir is None else Path(flags_dir)
+        if self.flags_dir is not None and not self.flags_dir.is_dir():
+            raise DataError("attribute flag folder not found", path=self.flags_dir, field="flags_dir")
+
+    def _attribute_flags_of(self, name: str) -> Optional[Dict[str, bool]]:
+        """Flags of video ``name`` from ``flags_dir/FLAG_FILE`` (None: no folder, or no file for that video); a
+        malformed file raises :class:`DataError` naming it."""
+        folder = getattr(self, "flags_dir", None)
+        if folder is None or not self.FLAG_FILE:
+            return None
+        path = folder / self.FLAG_FILE.format(video=name)
+        return read_attribute_flags(path, self.ATTRIBUTE_NAMES) if path.is_file() else None
+
     def _select(self, wanted: List[str], candidates: Seq[str]) -> List[str]:
         known = set(candidates)
         for name in wanted:

@@ -29,7 +29,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from asearch.data.attributes import LASOT_ATTRIBUTES, read_attribute_flags
+from asearch.data.attributes import LASOT_ATTRIBUTES
 from asearch.data.datasets.base import (
     AttributeSource, PathLike, SequenceDataset, list_images, natural_key, read_boxes, read_int_values,
     read_sentence, read_split_file,
@@ -48,19 +48,19 @@ def lasot_test_names() -> List[str]:
 
 
 class LaSOTDataset(SequenceDataset):
-    """LaSOT in its native layout (see the module doc). ``split``: ``test`` (280 videos), ``train``, ``all``."""
+    """LaSOT in its native layout (see the module doc). ``split``: ``test`` (280 videos), ``train``, ``all``;
+    ``flags_dir``: the folder of the 14 attribute flags per video."""
 
     dataset_name = "lasot"
     LAYOUT = ("root/<class>/<class>-<n>/ with img/00000001.jpg..., groundtruth.txt (x,y,w,h per line), "
               "full_occlusion.txt and out_of_view.txt (one comma-separated 0/1 row), nlp.txt (sentence)")
     NATIVE_LANGUAGE = True
     ATTRIBUTE_NAMES = LASOT_ATTRIBUTES
+    FLAG_FILE = "{video}.txt"
 
     def __init__(self, root: PathLike, split: str = "test", attributes: AttributeSource = None,
                  split_file: Optional[PathLike] = None, flags_dir: Optional[PathLike] = None) -> None:
-        self.flags_dir = None if flags_dir is None else Path(flags_dir)
-        if self.flags_dir is not None and not self.flags_dir.is_dir():
-            raise DataError("attribute flag folder not found", path=self.flags_dir, field="flags_dir")
+        self._init_flags_dir(flags_dir)
         self._videos: Optional[Dict[str, Path]] = None
         super().__init__(root, split=split, attributes=attributes, split_file=split_file)
 
@@ -136,9 +136,7 @@ class LaSOTDataset(SequenceDataset):
             visible = ~absent
         else:
             visible = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
-        flags = None
-        if self.flags_dir is not None and (self.flags_dir / f"{name}.txt").is_file():
-            flags = read_attribute_flags(self.flags_dir / f"{name}.txt", LASOT_ATTRIBUTES)
+        flags = self._attribute_flags_of(name)
         category = folder.parent.name if folder.parent != self.root else name.rsplit("-", 1)[0]
         return Sequence(
             name=name, frames=frames, boxes=boxes, visible=visible,
