@@ -89,6 +89,53 @@ def test_lasot_attribute_flags(lasot_root, tmp_path):
         read_attribute_flags(flags / "bad.txt")
 
 
+def test_lasot_held_out_list_is_package_data_of_training_videos():
+    """70 held-out videos, one per class, none in the official test list (so all in LaSOT's training set), shipped
+    with the package: setup.cfg's package_data for asearch.data.datasets covers the file."""
+    import configparser
+    import fnmatch
+    from pathlib import Path
+
+    import asearch.data.datasets as datasets_pkg
+    from asearch.data.datasets.base import SPLIT_DIR
+
+    held = LaSOTDataset.held_out_names()
+    test = lasot_test_names()
+    assert len(held) == 70 == len(set(held)) and not set(held) & set(test)
+    classes = sorted({n.rsplit("-", 1)[0] for n in test})
+    assert sorted(n.rsplit("-", 1)[0] for n in held) == classes  # one per class
+    assert held[:3] == ["airplane-2", "basketball-2", "bear-1"]  # lowest-numbered training video of each class
+    assert (SPLIT_DIR / LaSOTDataset.HELD_OUT_FILE).parent == Path(datasets_pkg.__file__).parent / "splits"
+    setup_cfg = Path(datasets_pkg.__file__).parents[3] / "setup.cfg"
+    if not setup_cfg.is_file():
+        pytest.skip("not a source checkout")
+    cfg = configparser.ConfigParser()
+    cfg.read(setup_cfg)
+    patterns = cfg["options.package_data"]["asearch.data.datasets"].split()
+    assert any(fnmatch.fnmatch("splits/lasot_heldout.txt", p) for p in patterns)
+
+
+def test_lasot_held_out_option_excludes_or_selects_the_list(tmp_path, write_lasot_video):
+    """Train split of airplane-1 (test), airplane-2 and bird-1 (held out), airplane-3 (train): exclude drops the
+    held-out ones (pretraining), only keeps just them (search validation), keep changes nothing."""
+    root = tmp_path / "lasot"
+    for name in ("airplane-1", "airplane-2", "airplane-3", "bird-1"):
+        write_lasot_video(root, name, ["1,1,4,4", "1,1,4,4"])
+    assert _lasot(root, split="train").names == ["airplane-2", "airplane-3", "bird-1"]
+    assert _lasot(root, split="train", held_out="keep").names == ["airplane-2", "airplane-3", "bird-1"]
+    assert build_dataset("lasot", root=root, split="train", held_out="exclude").names == ["airplane-3"]
+    with pytest.warns(DataWarning, match="68 of the 70 held-out videos are not in split 'train'"):
+        only = LaSOTDataset(root, split="train", held_out="only")
+    assert only.names == ["airplane-2", "bird-1"]
+    assert _lasot(root, split="test", held_out="exclude").names == ["airplane-1"]  # not in the list: kept
+    with pytest.raises(DataError, match=r"lasot_heldout.txt, field held_out: none of the 70 held-out videos"):
+        _lasot(root, split="test", held_out="only")
+    with pytest.raises(ConfigError, match="option held_out must be one of keep, exclude, only, got 'drop'"):
+        _lasot(root, split="train", held_out="drop")
+    with pytest.raises(ConfigError, match="dataset 'lasot_ext' ships no held-out validation list"):
+        LaSOTExtDataset(root, split="test", held_out="exclude")
+
+
 def test_lasot_missing_flag_files_fall_back_to_box_size(tmp_path, write_lasot_video):
     folder = write_lasot_video(tmp_path, "cat-1", ["1,1,4,4", "0,0,0,0"])
     (folder / "full_occlusion.txt").unlink()

@@ -52,9 +52,10 @@ class TNL2KDataset(SequenceDataset):
     FLAG_FILE = "{video}_attribute.txt"
 
     def __init__(self, root: PathLike, split: str = "test", attributes: AttributeSource = None,
-                 split_file: Optional[PathLike] = None, flags_dir: Optional[PathLike] = None) -> None:
+                 split_file: Optional[PathLike] = None, flags_dir: Optional[PathLike] = None,
+                 held_out: str = "keep") -> None:
         self._init_flags_dir(flags_dir)
-        super().__init__(root, split=split, attributes=attributes, split_file=split_file)
+        super().__init__(root, split=split, attributes=attributes, split_file=split_file, held_out=held_out)
 
     def _split_dir(self, split: Optional[str]) -> Path:
         for folder in _SPLIT_FOLDERS.get(split or "", ()):
