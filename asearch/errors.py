@@ -38,5 +38,5 @@ class ModelNotFoundError(ASearchError, FileNotFoundError):
 
 
 class DataWarning(UserWarning):
-    """A dataset file is empty or missing where the toolkit can go on (e.g. a video without language); the
-    message names the file and what is done instead."""
+    """A data problem the toolkit can go on with: a dataset file empty or missing (e.g. a video without language),
+    or validation videos that are also training data; the message names the file or videos and what is done."""

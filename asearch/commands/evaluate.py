@@ -22,8 +22,8 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--names", nargs="+", default=None, metavar="NAME",
                    help="tracker names, one per results folder (default: folder names)")
     p.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                   help="dataset reader option, e.g. --option flags_dir=LaSOT/annos/att (LaSOT attribute flags); "
-                   "repeatable")
+                   help="dataset reader option, e.g. --option flags_dir=LaSOT/annos/att (attribute flags of LaSOT, "
+                   "or of TNL2K: its toolkit's annos/att); repeatable")
 
 
 def _options(items: List[str]) -> Dict[str, str]:

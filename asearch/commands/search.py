@@ -5,7 +5,8 @@ Reads a :class:`~asearch.search.evolution.SearchConfig` YAML (``seed``, ``device
 ``candidates.csv``, ``topk_gen{g}.json``, ``search_progress.png``, ``best.json`` (architecture JSON),
 ``search_state.json`` + ``scored.jsonl`` (for ``--resume``) and ``search_config.yaml`` (the config used). With
 ``final.reeval.topk > 0`` the top-k are then re-scored on a larger validation set (``reeval.json``, ``reeval.csv``)
-and ``best.json`` becomes the best of that re-evaluation (:mod:`asearch.search.reeval`).
+and ``best.json`` becomes the best of that re-evaluation (:mod:`asearch.search.reeval`). A validation set that the
+supernet was trained on (its checkpoint's ``data`` section) gets a warning (:mod:`asearch.search.overlap`).
 """
 from __future__ import annotations
 
@@ -48,13 +49,20 @@ def space_from_checkpoint(path: Any) -> Any:
 
 
 def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):
-    """``(engine, fitness)`` of a :class:`SearchConfig` for a supernet checkpoint (nothing started yet)."""
+    """``(engine, fitness)`` of a :class:`SearchConfig` for a supernet checkpoint (nothing started yet).
+
+    Warns (:class:`~asearch.errors.DataWarning` and the log) when the validation videos, or those of the final
+    re-evaluation, are in the supernet's recorded training data (:mod:`asearch.search.overlap`)."""
     from asearch.config import to_dict
     from asearch.search.architecture import sha256_file
     from asearch.search.evolution import EvolutionSearch
     from asearch.search.fitness import TrackingFitness
+    from asearch.search.overlap import check_validation_overlap
 
     fitness = TrackingFitness(supernet, cfg.fitness, device=cfg.device)
+    check_validation_overlap(supernet, cfg.fitness.validation)
+    if cfg.final.reeval.topk > 0:
+        check_validation_overlap(supernet, cfg.final.reeval.validation)
     space = space_from_checkpoint(supernet)
     sha = sha256_file(supernet)
     snapshot = {"seed": cfg.seed, "evolution": to_dict(cfg.evolution), "fitness": to_dict(cfg.fitness),

@@ -1,4 +1,4 @@
-"""Attribute annotations: the four attribute words of paper 000 and per-video attribute flags (LaSOT's 14).
+"""Attribute annotations: the four attribute words of paper 000 and per-video attribute flags (LaSOT, TNL2K).
 
 Attribute words (paper 000, §3.1): every video is described by four words, *major class*, *root class*, *color* and
 *initial position* of the target. The released annotation is a Python dict ``video -> "major,root,color,position"``
@@ -13,6 +13,9 @@ The format is chosen by the file suffix (``.csv``, ``.json``); any other suffix 
 
 Attribute flags: LaSOT annotates every video with 14 binary attributes, one comma-separated row of 0/1 per video
 (``<video>.txt``, in the order of :data:`LASOT_ATTRIBUTES`, the order of the official evaluation toolkit).
+TNL2K annotates its 700 test videos with 17 (Wang et al., CVPR 2021): one 0/1 value per line (CRLF) in
+``<video>_attribute.txt``, in the order of :data:`TNL2K_ATTRIBUTES` (the ``annos/att`` folder of the official
+evaluation toolkit). :func:`read_attribute_flags` reads both forms.
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ __all__ = [
     "ATTRIBUTE_WORD_FIELDS",
     "LASOT_ATTRIBUTES",
     "LASOT_ATTRIBUTE_FULL_NAMES",
+    "TNL2K_ATTRIBUTES",
+    "TNL2K_ATTRIBUTE_FULL_NAMES",
     "parse_attribute_words",
     "load_attribute_words",
     "save_attribute_words",
@@ -50,6 +55,19 @@ LASOT_ATTRIBUTE_FULL_NAMES: Tuple[str, ...] = (
     "Illumination Variation", "Partial Occlusion", "Deformation", "Motion Blur", "Camera Motion", "Rotation",
     "Background Clutter", "Viewpoint Change", "Scale Variation", "Full Occlusion", "Fast Motion", "Out-of-View",
     "Low Resolution", "Aspect Ratio Change",
+)
+
+#: TNL2K's 17 attribute abbreviations, in the line order of its attribute files (official evaluation toolkit).
+TNL2K_ATTRIBUTES: Tuple[str, ...] = (
+    "CM", "ROT", "DEF", "FOC", "IV", "OV", "POC", "VC", "SV", "BC", "MB", "ARC", "LR", "FM", "AS", "TC", "MS",
+)
+
+#: Full names of :data:`TNL2K_ATTRIBUTES` (same order).
+TNL2K_ATTRIBUTE_FULL_NAMES: Tuple[str, ...] = (
+    "Camera Motion", "Rotation", "Deformation", "Full Occlusion", "Illumination Variation", "Out-of-View",
+    "Partial Occlusion", "Viewpoint Change", "Scale Variation", "Background Clutter", "Motion Blur",
+    "Aspect Ratio Change", "Low Resolution", "Fast Motion", "Adversarial Samples", "Thermal Crossover",
+    "Modality Switch",
 )
 
 
@@ -176,7 +194,7 @@ def save_attribute_words(words: Mapping[str, Sequence[str]], path: PathLike) -> 
 
 
 def read_attribute_flags(path: PathLike, names: Sequence[str] = LASOT_ATTRIBUTES) -> Dict[str, bool]:
-    """Read one row of 0/1 attribute flags (comma or white-space separated) into ``{name: bool}``.
+    """Read 0/1 attribute flags (one row or one per line; comma or white-space separated) into ``{name: bool}``.
 
     A wrong number of values or a value other than 0/1 raises :class:`DataError` naming the file.
     """

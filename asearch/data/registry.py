@@ -59,7 +59,8 @@ def build_dataset(name: str, root: Optional[PathLike] = None, split: str = "test
         root: dataset root folder; None reads the environment variable.
         split: split name (per dataset: ``train``/``test``/``val``/``all``...; COCO has ``train``/``val``).
         attributes: attribute-word annotation file (torch dict, CSV or JSON) or mapping.
-        **kw: reader options, e.g. ``split_file`` (any reader), ``flags_dir`` (LaSOT), ``chunks`` (TrackingNet),
+        **kw: reader options, e.g. ``split_file`` (any reader), ``flags_dir`` (LaSOT, TNL2K), ``held_out``
+            (``keep`` / ``exclude`` / ``only`` LaSOT's held-out validation videos), ``chunks`` (TrackingNet),
             ``year`` / ``annotation_file`` (COCO). An option the reader does not take raises ConfigError.
     """
     cls = dataset_class(name)

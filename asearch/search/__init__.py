@@ -7,6 +7,8 @@
   :func:`run_local`.
 - :mod:`~asearch.search.ray_search`: :func:`run_tune` (Ray Tune, generation-synchronous :class:`GenerationSearcher`).
 - :mod:`~asearch.search.fitness`: SUC of a genome on a fixed validation set after BN recalibration.
+- :mod:`~asearch.search.overlap`: :func:`training_overlap` / :func:`check_validation_overlap`, the validation
+  videos a supernet was trained on (``asearch search`` warns).
 """
 from asearch.search.architecture import (Architecture, ValidationRecord, architecture_from_dict, load_architecture,
                                          load_genome, save_architecture, sha256_file)

@@ -60,8 +60,8 @@ class ValidationConfig:
     frames (``null``: full videos), scored with ``protocol`` (``null``: the dataset's default, ``lasot`` for the
     synthetic benchmark). ``select``: ``spread`` takes videos evenly spaced over the split's (sorted) list,
     ``first`` the first ones. ``root`` ``null`` reads ``$ASEARCH_<NAME>_ROOT``; ``options`` are reader options
-    (e.g. ``split_file`` for held-out videos). ``cache_frames``: keep the decoded frames in memory in every worker
-    (read once)."""
+    (e.g. ``held_out: only`` for LaSOT's held-out videos, ``split_file``). ``cache_frames``: keep the decoded
+    frames in memory in every worker (read once)."""
 
     dataset: str = "synthetic"
     root: Optional[str] = None

@@ -10,7 +10,7 @@ from asearch.data import (
     COCODataset, GOT10kDataset, LaSOTDataset, LaSOTExtDataset, OTB99LangDataset, TNL2KDataset, TrackingNetDataset,
     build_dataset, load_attribute_words, save_attribute_words,
 )
-from asearch.data.attributes import LASOT_ATTRIBUTES, read_attribute_flags
+from asearch.data.attributes import LASOT_ATTRIBUTES, TNL2K_ATTRIBUTES, read_attribute_flags
 from asearch.data.datasets import lasot_test_names, natural_key, read_boxes
 from asearch.errors import ConfigError, DataError, DataWarning
 
@@ -87,6 +87,53 @@ def test_lasot_attribute_flags(lasot_root, tmp_path):
     (flags / "bad.txt").write_text("1,0,1\n")
     with pytest.raises(DataError, match="expected 14 attribute flags"):
         read_attribute_flags(flags / "bad.txt")
+
+
+def test_lasot_held_out_list_is_package_data_of_training_videos():
+    """70 held-out videos, one per class, none in the official test list (so all in LaSOT's training set), shipped
+    with the package: setup.cfg's package_data for asearch.data.datasets covers the file."""
+    import configparser
+    import fnmatch
+    from pathlib import Path
+
+    import asearch.data.datasets as datasets_pkg
+    from asearch.data.datasets.base import SPLIT_DIR
+
+    held = LaSOTDataset.held_out_names()
+    test = lasot_test_names()
+    assert len(held) == 70 == len(set(held)) and not set(held) & set(test)
+    classes = sorted({n.rsplit("-", 1)[0] for n in test})
+    assert sorted(n.rsplit("-", 1)[0] for n in held) == classes  # one per class
+    assert held[:3] == ["airplane-2", "basketball-2", "bear-1"]  # lowest-numbered training video of each class
+    assert (SPLIT_DIR / LaSOTDataset.HELD_OUT_FILE).parent == Path(datasets_pkg.__file__).parent / "splits"
+    setup_cfg = Path(datasets_pkg.__file__).parents[3] / "setup.cfg"
+    if not setup_cfg.is_file():
+        pytest.skip("not a source checkout")
+    cfg = configparser.ConfigParser()
+    cfg.read(setup_cfg)
+    patterns = cfg["options.package_data"]["asearch.data.datasets"].split()
+    assert any(fnmatch.fnmatch("splits/lasot_heldout.txt", p) for p in patterns)
+
+
+def test_lasot_held_out_option_excludes_or_selects_the_list(tmp_path, write_lasot_video):
+    """Train split of airplane-1 (test), airplane-2 and bird-1 (held out), airplane-3 (train): exclude drops the
+    held-out ones (pretraining), only keeps just them (search validation), keep changes nothing."""
+    root = tmp_path / "lasot"
+    for name in ("airplane-1", "airplane-2", "airplane-3", "bird-1"):
+        write_lasot_video(root, name, ["1,1,4,4", "1,1,4,4"])
+    assert _lasot(root, split="train").names == ["airplane-2", "airplane-3", "bird-1"]
+    assert _lasot(root, split="train", held_out="keep").names == ["airplane-2", "airplane-3", "bird-1"]
+    assert build_dataset("lasot", root=root, split="train", held_out="exclude").names == ["airplane-3"]
+    with pytest.warns(DataWarning, match="68 of the 70 held-out videos are not in split 'train'"):
+        only = LaSOTDataset(root, split="train", held_out="only")
+    assert only.names == ["airplane-2", "bird-1"]
+    assert _lasot(root, split="test", held_out="exclude").names == ["airplane-1"]  # not in the list: kept
+    with pytest.raises(DataError, match=r"lasot_heldout.txt, field held_out: none of the 70 held-out videos"):
+        _lasot(root, split="test", held_out="only")
+    with pytest.raises(ConfigError, match="option held_out must be one of keep, exclude, only, got 'drop'"):
+        _lasot(root, split="train", held_out="drop")
+    with pytest.raises(ConfigError, match="dataset 'lasot_ext' ships no held-out validation list"):
+        LaSOTExtDataset(root, split="test", held_out="exclude")
 
 
 def test_lasot_missing_flag_files_fall_back_to_box_size(tmp_path, write_lasot_video):
@@ -247,6 +294,42 @@ def test_tnl2k_quirks(tmp_path, write_frames):
         assert ds["advSamp_1"].sentence is None  # an empty language file: no language, one warning
     with pytest.raises(DataError, match="no folder for split 'train'"):
         TNL2KDataset(tmp_path, split="train")
+
+
+def _tnl2k_flags(on):
+    """A TNL2K attribute file as the official toolkit ships it: 17 values, one per line, CRLF."""
+    return "".join(("1" if a in on else "0") + "\r\n" for a in TNL2K_ATTRIBUTES)
+
+
+def test_tnl2k_attribute_flags(tmp_path, write_frames):
+    """TNL2K's 17 flags come from flags_dir/<video>_attribute.txt in the toolkit's order CM, ROT, ..., TC, MS."""
+    assert len(TNL2K_ATTRIBUTES) == 17 and TNL2K_ATTRIBUTES[:3] == ("CM", "ROT", "DEF")
+    assert TNL2K_ATTRIBUTES[-3:] == ("AS", "TC", "MS")
+    for name in ("Bike_video_1", "advSamp_1"):
+        video = tmp_path / "TNL2K_test_subset" / name
+        write_frames(video / "imgs", ["00001.jpg", "00002.jpg"])
+        (video / "groundtruth.txt").write_text("1,1,4,4\n1,1,4,4\n")
+        (video / "language.txt").write_text("the target")
+    att = tmp_path / "annos" / "att"
+    att.mkdir(parents=True)
+    # line 1 = CM, line 4 = FOC, line 15 = AS (adversarial samples), line 17 = MS
+    (att / "Bike_video_1_attribute.txt").write_text("1\r\n0\r\n0\r\n1\r\n" + "0\r\n" * 10 + "1\r\n0\r\n1\r\n")
+    ds = build_dataset("tnl2k", root=tmp_path, split="test", flags_dir=att)
+    assert ds.attribute_names == TNL2K_ATTRIBUTES
+    flags = ds["Bike_video_1"].attribute_flags
+    assert list(flags) == list(TNL2K_ATTRIBUTES)
+    assert [k for k, v in flags.items() if v] == ["CM", "FOC", "AS", "MS"]
+    assert ds["advSamp_1"].attribute_flags is None  # no file for it: optional, as in LaSOT
+    assert TNL2KDataset(tmp_path, split="test")["Bike_video_1"].attribute_flags is None  # no flags_dir
+    # the 18-value files of a Python port (a leading "ALL" 1) and bad values fail naming the file
+    (att / "advSamp_1_attribute.txt").write_text("1\n" + _tnl2k_flags({"CM"}))
+    with pytest.raises(DataError, match=r"advSamp_1_attribute.txt.*expected 17 attribute flags .*got 18"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=att)["advSamp_1"]
+    (att / "advSamp_1_attribute.txt").write_text(_tnl2k_flags({"CM"}).replace("0", "2", 1))
+    with pytest.raises(DataError, match=r"advSamp_1_attribute.txt.*flag 'ROT' must be 0 or 1"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=att)["advSamp_1"]
+    with pytest.raises(DataError, match="attribute flag folder not found"):
+        TNL2KDataset(tmp_path, split="test", flags_dir=tmp_path / "nowhere")
 
 
 # ------------------------------------------------------------------------------------------------------ OTB99-Lang

@@ -148,3 +148,38 @@ def test_evaluate_command_on_a_tiny_lasot_layout(tmp_path, capsys):
     assert "79.4" in printed and "83.3" in printed
     # the first LaSOT attribute (illumination variation) is flagged on cat-1 only: 40/63 = 63.5 %
     assert (out / "attributes.csv").read_text().splitlines()[1].split(",")[1:] == ["1", "63.4921"]
+
+
+def test_evaluate_command_on_a_tiny_tnl2k_layout_with_attribute_flags(tmp_path, capsys):
+    """TNL2K through the real registry: two 3-frame test videos (empty frame files), 0,0,0,0 = absent, the 17
+    attribute flags of the toolkit's annos/att/<video>_attribute.txt given as --option flags_dir; the
+    per-attribute table is the same machinery as LaSOT's."""
+    from asearch.data.attributes import TNL2K_ATTRIBUTES
+
+    root, att = tmp_path / "tnl2k", tmp_path / "annos" / "att"
+    att.mkdir(parents=True)
+    flagged = {"Car_video_1": {"CM", "MS"}, "dog_2": {"MS"}}
+    for name, rows in (("Car_video_1", ["10,10,10,10", "10,10,10,10", "0,0,0,0"]),
+                       ("dog_2", ["20,20,10,10"] * 3)):
+        video = root / "TNL2K_test_subset" / name
+        (video / "imgs").mkdir(parents=True)
+        for i in range(1, 4):
+            (video / "imgs" / f"{i:05d}.png").write_bytes(b"")
+        (video / "groundtruth.txt").write_text("\n".join(rows) + "\n")
+        (video / "language.txt").write_text("the target")
+        (att / f"{name}_attribute.txt").write_text(
+            "".join(("1" if a in flagged[name] else "0") + "\r\n" for a in TNL2K_ATTRIBUTES))
+        box = [float(v) for v in rows[0].split(",")]
+        write_results(tmp_path / "trk", name, np.array([box] * 3))
+    out = tmp_path / "ev"
+    rc = main(["evaluate", "--results", str(tmp_path / "trk"), "--dataset", "tnl2k", "--root", str(root),
+               "--split", "test", "--option", f"flags_dir={att}", "--out", str(out)])
+    assert rc == 0
+    # lasot protocol: Car_video_1's frame 3 is absent (0,0,0,0) and fails -> 40/63; dog_2: 60/63
+    data = json.loads((out / "results.json").read_text())
+    assert data["trackers"]["trk"]["suc"] == pytest.approx(100 / 126)
+    rows = {r.split(",")[0]: r.split(",")[1:] for r in (out / "attributes.csv").read_text().splitlines()[1:]}
+    assert rows["CM"] == ["1", "63.4921"]  # Car_video_1 only: 40/63
+    assert rows["MS"] == ["2", "79.3651"]  # both: 100/126
+    assert rows["ROT"][0] == "0"  # an attribute no video has: n = 0
+    assert "per attribute" in capsys.readouterr().out

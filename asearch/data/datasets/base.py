@@ -3,7 +3,13 @@
 A reader lists its videos (names) cheaply at construction and builds each :class:`~asearch.data.sequence.Sequence`
 on first access (annotation text files are read then; frames are read lazily by ``Sequence.frame``). Every reader
 accepts a split file (one video name per line; blank lines and lines starting with ``#`` are ignored) that replaces
-the built-in split, and an optional attribute-word annotation (see :mod:`asearch.data.attributes`).
+the built-in split, an optional attribute-word annotation (see :mod:`asearch.data.attributes`) and the ``held_out``
+option.
+
+Held-out validation videos: a dataset may ship a list of training videos kept out of pretraining so that the
+architecture search can score candidates on videos the supernet never saw (package data ``splits/<HELD_OUT_FILE>``;
+LaSOT: ``lasot_heldout.txt``). ``held_out: exclude`` drops them from the split (pretraining), ``only`` keeps just
+them (the search's validation set), ``keep`` (default) ignores the list.
 """
 from __future__ import annotations
 
@@ -16,9 +22,9 @@ from typing import ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence a
 
 import numpy as np
 
-from asearch.data.attributes import load_attribute_words
+from asearch.data.attributes import load_attribute_words, read_attribute_flags
 from asearch.data.sequence import Sequence
-from asearch.errors import DataError, DataWarning
+from asearch.errors import ConfigError, DataError, DataWarning
 
 __all__ = [
     "SequenceDataset",
@@ -30,10 +36,18 @@ __all__ = [
     "read_sentence",
     "read_split_file",
     "pad_first_frame_only",
+    "HELD_OUT_MODES",
+    "SPLIT_DIR",
 ]
 
 PathLike = Union[str, os.PathLike]
 AttributeSource = Union[PathLike, Mapping[str, object], None]
+
+#: Folder of the split lists shipped as package data (LaSOT's official test list, held-out validation lists).
+SPLIT_DIR = Path(__file__).resolve().parent / "splits"
+
+#: Values of the ``held_out`` reader option (see the module doc).
+HELD_OUT_MODES: Tuple[str, ...] = ("keep", "exclude", "only")
 
 #: Image file suffixes a frame folder may hold (compared case-insensitively).
 IMAGE_EXTENSIONS: Tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
@@ -185,7 +199,8 @@ class SequenceDataset(abc.ABC):
 
     Subclasses set :attr:`dataset_name`, :attr:`LAYOUT` (the expected on-disk layout, shown in errors),
     :attr:`SPLIT_BY_FOLDER` (whether a split is a folder, which a split file then selects from),
-    :attr:`NATIVE_LANGUAGE` and :attr:`ATTRIBUTE_NAMES`, and implement :meth:`_list_names` and :meth:`_load`.
+    :attr:`NATIVE_LANGUAGE`, :attr:`ATTRIBUTE_NAMES` with :attr:`FLAG_FILE` (per-video attribute flags, read from
+    a ``flags_dir`` option) and :attr:`HELD_OUT_FILE`, and implement :meth:`_list_names` and :meth:`_load`.
 
     Args:
         root: dataset root folder.
@@ -193,6 +208,7 @@ class SequenceDataset(abc.ABC):
         attributes: attribute-word annotation (file path or mapping ``video -> words``) filling
             ``Sequence.attributes``; videos not in it keep what the reader found (usually None).
         split_file: a file of video names (one per line) replacing the built-in split.
+        held_out: ``keep``, ``exclude`` or ``only`` the dataset's held-out validation videos (module doc).
     """
 
     dataset_name: ClassVar[str] = ""
@@ -200,9 +216,13 @@ class SequenceDataset(abc.ABC):
     SPLIT_BY_FOLDER: ClassVar[bool] = False
     NATIVE_LANGUAGE: ClassVar[bool] = False
     ATTRIBUTE_NAMES: ClassVar[Tuple[str, ...]] = ()
+    #: name of a video's attribute-flag file in ``flags_dir`` (``{video}`` is replaced); "": no flag files
+    FLAG_FILE: ClassVar[str] = ""
+    #: file name (in :data:`SPLIT_DIR`) of the held-out validation list; "": the dataset ships none
+    HELD_OUT_FILE: ClassVar[str] = ""
 
     def __init__(self, root: PathLike, split: str = "test", attributes: AttributeSource = None,
-                 split_file: Optional[PathLike] = None) -> None:
+                 split_file: Optional[PathLike] = None, held_out: str = "keep") -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DataError(f"dataset root not found. Expected layout: {self.LAYOUT}", path=self.root, field="root")
@@ -215,6 +235,8 @@ class SequenceDataset(abc.ABC):
             self._names = self._select(read_split_file(self.split_file), candidates)
         else:
             self._names = self._list_names(split)
+        self.held_out = held_out
+        self._names = self._apply_held_out(self._names)
         self._index = {n: i for i, n in enumerate(self._names)}
         self._cache: Dict[str, Sequence] = {}
 
@@ -228,6 +250,51 @@ class SequenceDataset(abc.ABC):
         """Build the :class:`Sequence` of video ``name`` from its annotation files."""
 
     # -- shared behaviour -------------------------------------------------------------------------------------------
+    @classmethod
+    def held_out_names(cls) -> List[str]:
+        """The dataset's held-out validation videos (package data); ConfigError when it ships no list."""
+        if not cls.HELD_OUT_FILE:
+            raise ConfigError(f"dataset '{cls.dataset_name}' ships no held-out validation list: option held_out "
+                              "must be 'keep' (choose videos with split_file instead)")
+        return read_split_file(SPLIT_DIR / cls.HELD_OUT_FILE)
+
+    def _apply_held_out(self, names: List[str]) -> List[str]:
+        if self.held_out not in HELD_OUT_MODES:
+            raise ConfigError(f"dataset '{self.dataset_name}': option held_out must be one of "
+                              f"{', '.join(HELD_OUT_MODES)}, got {self.held_out!r}")
+        if self.held_out == "keep":
+            return names
+        listed = self.held_out_names()
+        held = set(listed)
+        if self.held_out == "exclude":
+            return [n for n in names if n not in held]
+        kept = [n for n in names if n in held]
+        if not kept:
+            raise DataError(f"none of the {len(listed)} held-out videos (e.g. '{listed[0]}') is in split "
+                            f"'{self.split}' under {self.root}", path=SPLIT_DIR / self.HELD_OUT_FILE,
+                            field="held_out")
+        if len(kept) < len(listed):
+            warnings.warn(DataWarning(f"{self.root}: {len(listed) - len(kept)} of the {len(listed)} held-out "
+                                      f"videos are not in split '{self.split}' (first: "
+                                      f"{next(n for n in listed if n not in set(kept))}); using the {len(kept)} "
+                                      "present"), stacklevel=3)
+        return kept
+
+    def _init_flags_dir(self, flags_dir: Optional[PathLike]) -> None:
+        """Check and keep ``flags_dir``, the folder of per-video attribute-flag files (None: no flags)."""
+        self.flags_dir = None if flags_dir is None else Path(flags_dir)
+        if self.flags_dir is not None and not self.flags_dir.is_dir():
+            raise DataError("attribute flag folder not found", path=self.flags_dir, field="flags_dir")
+
+    def _attribute_flags_of(self, name: str) -> Optional[Dict[str, bool]]:
+        """Flags of video ``name`` from ``flags_dir/FLAG_FILE`` (None: no folder, or no file for that video); a
+        malformed file raises :class:`DataError` naming it."""
+        folder = getattr(self, "flags_dir", None)
+        if folder is None or not self.FLAG_FILE:
+            return None
+        path = folder / self.FLAG_FILE.format(video=name)
+        return read_attribute_flags(path, self.ATTRIBUTE_NAMES) if path.is_file() else None
+
     def _select(self, wanted: List[str], candidates: Seq[str]) -> List[str]:
         known = set(candidates)
         for name in wanted:
