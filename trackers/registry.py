@@ -36,8 +36,8 @@ from asearch.errors import CheckpointError, ConfigError
 
 __all__ = [
     "ModelEntry", "Lazy", "ENTRIES", "check_supernet_sizes", "register", "get_entry", "model_names", "model_config",
-    "build_model", "build_actor", "build_tracker", "build_info", "model_config_from_checkpoint", "load_model",
-    "rebuild_model", "LanguageConfig", "build_featurizer", "language_record", "checkpoint_language",
+    "build_model", "build_actor", "build_tracker", "crop_rule", "build_info", "model_config_from_checkpoint",
+    "load_model", "rebuild_model", "LanguageConfig", "build_featurizer", "language_record", "checkpoint_language",
     "resolve_language", "check_language_width", "resolve_input_format", "build_vlt_backbone", "NeckConfig",
     "HeadConfig", "ResNetConfig", "SiamCARModelConfig",
 ]
@@ -314,6 +314,20 @@ def build_tracker(model: nn.Module, cfg: Union[Mapping[str, Any], Any], tracker:
     if featurizer is not None and getattr(model, "uses_language", False):
         check_language_width(featurizer, model, source="this tracker")
     return entry.build_tracker(model, tcfg, featurizer, genome, device)
+
+
+def crop_rule(cfg: Union[Mapping[str, Any], Any], tracker: Union[Mapping[str, Any], Any, None] = None) -> Any:
+    """The crop rule (:class:`~asearch.data.crops.CropRule`) of the model family of ``cfg`` with the ``tracker``
+    section: the one its tracker crops with, handed to the training pair sampler so that a family trains on the
+    crops it tracks on. It comes from the tracker config's ``crop_rule(template_size, search_size)``."""
+    cfg = model_config(cfg)
+    entry = get_entry(cfg.name)
+    tcfg = tracker if dataclasses.is_dataclass(tracker) else from_dict(entry.tracker_config_cls, tracker or {},
+                                                                       "tracker", "tracker.")
+    if not hasattr(tcfg, "crop_rule"):
+        raise ConfigError(f"model '{cfg.name}': its tracker config {type(tcfg).__name__} defines no "
+                          "crop_rule(template_size, search_size)")
+    return tcfg.crop_rule(cfg.template_size, cfg.search_size)
 
 
 def build_info(cfg: Any) -> Dict[str, Any]:

@@ -3,22 +3,106 @@
 A crop is defined by a centre ``(cx, cy)`` and a side ``s`` in image pixels, resampled to ``out_size``; outside the
 image it is padded with the image's mean colour (SiamFC/SiamCAR practice). Boxes map between image and crop
 coordinates with :func:`box_to_crop` / :func:`box_from_crop`.
+
+Crop rules: how large the template and search squares are for a target of size ``w × h``. One rule per tracker
+family, used by both its training pair sampler (which jitters around it) and its tracker; the family picks it
+through its tracker config's ``crop_rule`` (``trackers.registry.crop_rule``), so this layer knows no tracker:
+
+* :class:`ContextCrop` (SiamFC, SiamCAR): template ``sqrt((w + p)(h + p))``, ``p = context·(w + h)``; search side
+  ``template side · search_size / template_size`` (the same scale for both crops).
+* :class:`AreaFactorCrop` (OSTrack's ``sample_target``): ``ceil(sqrt(w·h) · f)``, ``f`` = template or search factor.
+* :class:`ContextFactorCrop` (TransT's ``sample_target`` and tracker): ``ceil(sqrt((w + p)(h + p)))``,
+  ``p = (f - 1)·(w + h) / 2``.
+
+For a 4:1 box ``w = 200, h = 50`` and factor 2: ``ceil(sqrt(10000)·2) = 200`` (area) against
+``ceil(sqrt(325·175)) = 239`` (context form; SiamFC's ``context = 0.5`` gives the same 238.5 without the ceiling).
 """
 from __future__ import annotations
 
+import abc
 import math
+from dataclasses import dataclass
 from typing import Sequence, Tuple
 
 import numpy as np
 
 __all__ = ["context_side", "crop_square", "channel_mean", "box_to_crop", "box_from_crop", "xywh_to_xyxy",
-           "xyxy_to_xywh"]
+           "xyxy_to_xywh", "CropRule", "ContextCrop", "AreaFactorCrop", "ContextFactorCrop"]
 
 
 def context_side(w: float, h: float, context_amount: float = 0.5) -> float:
     """Side of the template square: ``sqrt((w + p)(h + p))`` with ``p = context_amount * (w + h)`` (SiamFC)."""
     p = context_amount * (w + h)
     return math.sqrt(max(w + p, 1e-6) * max(h + p, 1e-6))
+
+
+class CropRule(abc.ABC):
+    """Sides (image pixels) of the template and the search square for a target of size ``w × h``."""
+
+    @abc.abstractmethod
+    def template_side(self, w: float, h: float) -> float:
+        """Side of the template square around a target of size ``w × h``."""
+
+    @abc.abstractmethod
+    def search_side(self, w: float, h: float) -> float:
+        """Side of the search square around a target of size ``w × h``."""
+
+
+@dataclass(frozen=True)
+class ContextCrop(CropRule):
+    """SiamFC's rule (SiamCAR, VLT_SCAR): template :func:`context_side` with ``context``; the search square has the
+    template's scale, ``side · search_size / template_size`` (127/255: 2.008 times the template side)."""
+
+    context: float = 0.5
+    template_size: int = 127
+    search_size: int = 255
+
+    def template_side(self, w: float, h: float) -> float:
+        return context_side(w, h, self.context)
+
+    def search_side(self, w: float, h: float) -> float:
+        return context_side(w, h, self.context) * self.search_size / self.template_size
+
+
+@dataclass(frozen=True)
+class AreaFactorCrop(CropRule):
+    """OSTrack's rule (OSTrack, VLT_OST; its training ``sample_target`` and its tracker alike):
+    ``ceil(sqrt(w·h) · factor)``; template factor 2, search factor 4."""
+
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+
+    @staticmethod
+    def side(w: float, h: float, factor: float) -> float:
+        """``ceil(sqrt(w·h) · factor)`` (the area floored at 1e-6)."""
+        return float(math.ceil(math.sqrt(max(w * h, 1e-6)) * factor))
+
+    def template_side(self, w: float, h: float) -> float:
+        return self.side(w, h, self.template_factor)
+
+    def search_side(self, w: float, h: float) -> float:
+        return self.side(w, h, self.search_factor)
+
+
+@dataclass(frozen=True)
+class ContextFactorCrop(CropRule):
+    """TransT's rule (TransT, VLT_TT; its training ``sample_target`` and its tracker alike):
+    ``ceil(sqrt((w + p)(h + p)))`` with ``p = (factor - 1)·(w + h) / 2``, i.e. ``ceil`` of :func:`context_side`
+    with context ``(factor - 1) / 2``; template factor 2, search factor 4."""
+
+    template_factor: float = 2.0
+    search_factor: float = 4.0
+
+    @staticmethod
+    def side(w: float, h: float, factor: float) -> float:
+        """``ceil(context_side(w, h, (factor - 1) / 2))``."""
+        return float(math.ceil(context_side(w, h, (factor - 1.0) / 2.0)))
+
+    def template_side(self, w: float, h: float) -> float:
+        return self.side(w, h, self.template_factor)
+
+    def search_side(self, w: float, h: float) -> float:
+        return self.side(w, h, self.search_factor)
 
 
 def crop_square(image: np.ndarray, center: Tuple[float, float], side: float, out_size: int,

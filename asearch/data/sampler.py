@@ -2,11 +2,15 @@
 
 :class:`PairDataset` draws, for each index: a source dataset (by ratio), a video, a template frame and a search
 frame within ``max_gap`` frames of it (only frames with a visible target and a valid box), then crops squares
-around the target with :mod:`asearch.data.crops`:
+around the target with :mod:`asearch.data.crops`. The sides come from the tracker family's crop rule
+(:class:`~asearch.data.crops.CropRule`, handed in by the recipe; the one its tracker crops with), jittered around:
 
-* template side ``s_z = context_side(w, h, context)`` (SiamFC, ``context = 0.5``), jittered a little;
-* search side ``s_x = s_z · search_size / template_size`` (127/255 for SiamCAR, 128/256 for TransT/OSTrack), with
-  scale jitter ``s_x · (1 + U(−search_scale, search_scale))`` and a centre shift of up to ``search_shift · s_x``.
+* template side ``s_z = rule.template_side(w, h)``, scale jitter ``s_z · (1 + U(−template_scale, template_scale))``
+  and a centre shift of up to ``template_shift · s_z`` per axis;
+* search side ``s_x = rule.search_side(w, h)``, likewise with ``search_scale`` and ``search_shift``.
+
+Without a rule: :class:`~asearch.data.crops.ContextCrop` (SiamFC / SiamCAR) with ``context`` and the crop sizes,
+``s_z = sqrt((w + p)(h + p))``, ``p = context·(w + h)``, ``s_x = s_z · search_size / template_size``.
 
 Augmentations: grey (whole pair), horizontal flip (whole pair, and *left*/*right* swapped in the sentence and the
 attribute words, so the position word stays true), brightness/contrast and blur (per crop). No hue jitter: colour
@@ -33,7 +37,7 @@ import numpy as np
 import torch
 
 from asearch.data.augment import brightness_contrast, flip_words, gaussian_blur, hflip_box_xyxy, hflip_image, to_gray
-from asearch.data.crops import box_to_crop, context_side, crop_square, xywh_to_xyxy
+from asearch.data.crops import ContextCrop, CropRule, box_to_crop, crop_square, xywh_to_xyxy
 from asearch.data.sequence import Sequence
 from asearch.errors import ConfigError, DataError
 
@@ -48,7 +52,8 @@ class SamplerConfig:
 
     Attributes:
         template_size, search_size: output sides of the template and search crops in pixels.
-        context: context amount of the template square (SiamFC ``sqrt((w+p)(h+p))``, ``p = context·(w+h)``).
+        context: context amount of the default crop rule (SiamFC ``sqrt((w+p)(h+p))``, ``p = context·(w+h)``),
+            used when the dataset is given no ``crop_rule``.
         max_gap: largest frame distance between the template and the search frame.
         template_shift, search_shift: largest centre shift, as a fraction of the crop side (SiamCAR: 4/127, 64/255).
         template_scale, search_scale: largest relative change of the crop side (SiamCAR: 0.05, 0.18).
@@ -133,11 +138,17 @@ class PairDataset(torch.utils.data.Dataset):
         cfg: :class:`SamplerConfig` (validated here).
         seed: base seed; item ``i`` of epoch ``e`` uses ``default_rng([seed, e, i])``.
         length: pairs per epoch (default: the total number of videos).
+        crop_rule: the sides of the template and search squares (the tracker family's rule); default
+            ``ContextCrop(cfg.context, cfg.template_size, cfg.search_size)``.
     """
 
     def __init__(self, sources: Seq[Union[Any, Tuple[Any, float]]], cfg: Optional[SamplerConfig] = None,
-                 seed: int = 0, length: Optional[int] = None) -> None:
+                 seed: int = 0, length: Optional[int] = None, crop_rule: Optional[CropRule] = None) -> None:
         self.cfg = (cfg or SamplerConfig()).validate()
+        if crop_rule is not None and not isinstance(crop_rule, CropRule):
+            raise ConfigError(f"crop_rule must be an asearch.data.crops.CropRule, got {type(crop_rule).__name__}")
+        self.crop_rule: CropRule = (crop_rule if crop_rule is not None
+                                    else ContextCrop(self.cfg.context, self.cfg.template_size, self.cfg.search_size))
         if not sources:
             raise ConfigError("PairDataset needs at least one source dataset (field: sources)")
         self.sources: List[Any] = []
@@ -262,10 +273,10 @@ class PairDataset(torch.utils.data.Dataset):
         t_img = seq.frame(t_idx)
         s_img = t_img if (s_seq is seq and s_idx == t_idx) else s_seq.frame(s_idx)
 
-        zt = context_side(t_box[2], t_box[3], cfg.context)
+        zt = self.crop_rule.template_side(t_box[2], t_box[3])
         template, t_xyxy = self._crop(rng, t_img, t_box, zt, cfg.template_size, cfg.template_shift,
                                       cfg.template_scale)
-        zs = context_side(s_box[2], s_box[3], cfg.context) * cfg.search_size / cfg.template_size
+        zs = self.crop_rule.search_side(s_box[2], s_box[3])
         search, s_xyxy = self._crop(rng, s_img, s_box, zs, cfg.search_size, cfg.search_shift, cfg.search_scale)
 
         if rng.random() < cfg.gray_prob:

@@ -429,7 +429,8 @@ class FitnessContext:
         data["pairs_per_epoch"] = bn.batches * bn.batch_size
         exp = from_dict(ExperimentConfig, {"data": data, "language": to_dict(self.language_cfg)},
                         source="fitness.bn.data")
-        pairs = build_pair_dataset(exp, self.model_cfg, seed=seed, source="fitness.bn.data")
+        pairs = build_pair_dataset(exp, self.model_cfg, seed=seed, source="fitness.bn.data",
+                                   tracker=self.tracker_cfg)  # the crops of the tracker the fitness runs
         pairs.set_epoch(0)
         return pairs
 

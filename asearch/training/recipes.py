@@ -26,7 +26,9 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
         - {name: lasot, root: null, split: train, ratio: 1.0, attributes: null, options: {}}
       pairs_per_epoch: 1200000         # null: the number of videos (at least one batch per process)
       no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
-      sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's
+      sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's;
+                                       # crop sides: the family's crop rule (trackers.registry.crop_rule), as
+                                       # its tracker crops (context: SiamCAR family only, = tracker.context_amount)
     train: {...}                       # asearch.training.TrainConfig
     pretrain: {sampling: uniform}      # uniform (SPOS: one path per step) | fair (FairNAS: every choice per step)
     retrain: {arch: null, weights: null, inherit: all}   # inherit: all (subnet + neck/head) | backbone
@@ -239,10 +241,22 @@ def mix_ratios(ratios: Sequence[float], has_language: Sequence[bool], no_languag
     return [(1.0 - share) * x / with_l if h else share * x / without for x, h in zip(r, has_language)]
 
 
-def _sampler_config(cfg: ExperimentConfig, model_cfg: Any, source: str) -> Any:
+def _sampler_config(cfg: ExperimentConfig, model_cfg: Any, source: str, rule: Any = None) -> Any:
+    from asearch.data.crops import ContextCrop
     from asearch.data.sampler import SamplerConfig
 
     data = dict(cfg.data.sampler)
+    if "context" in data and rule is not None:
+        if not isinstance(rule, ContextCrop):
+            raise ConfigError(f"{source}: key 'data.sampler.context' does not apply to model '{model_cfg.name}': "
+                              f"its crops follow {type(rule).__name__} (tracker.template_factor / "
+                              "tracker.search_factor), in training as in tracking; remove the key")
+        if float(data["context"]) != rule.context:
+            raise ConfigError(f"{source}: key 'data.sampler.context' ({data['context']}) differs from "
+                              f"'tracker.context_amount' ({rule.context}); the family trains on the crops it "
+                              "tracks on: set it once, in tracker.context_amount")
+    if isinstance(rule, ContextCrop):
+        data["context"] = rule.context
     strategy = cfg.language.missing
     if data.get("language_strategy", strategy) != strategy:
         raise ConfigError(f"{source}: key 'data.sampler.language_strategy' ({data['language_strategy']!r}) differs "
@@ -260,12 +274,14 @@ def _sampler_config(cfg: ExperimentConfig, model_cfg: Any, source: str) -> Any:
 
 
 def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_length: int = 1,
-                       source: str = "<config>") -> Any:
+                       source: str = "<config>", tracker: Any = None) -> Any:
     """The :class:`~asearch.data.sampler.PairDataset` of section ``data`` (sources built by name, mixed by
     :func:`mix_ratios`); its length is ``data.pairs_per_epoch`` or the number of videos (at least
-    ``min_length``)."""
+    ``min_length``). Its crops follow the family's crop rule (:func:`trackers.registry.crop_rule`) with the
+    tracker section ``tracker`` (default ``cfg.tracker``): the crops the family's tracker takes."""
     from asearch.data.registry import build_dataset
     from asearch.data.sampler import PairDataset
+    from trackers.registry import crop_rule
 
     if not cfg.data.datasets:
         raise ConfigError(f"{source}: 'data.datasets' is empty: list at least one training dataset, e.g. "
@@ -279,8 +295,9 @@ def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_len
     length = cfg.data.pairs_per_epoch
     if length is None:
         length = max(sum(len(ds) for ds in sources), int(min_length))
-    sampler_cfg = _sampler_config(cfg, model_cfg, source)
-    return PairDataset(list(zip(sources, ratios)), sampler_cfg, seed=seed, length=length)
+    rule = crop_rule(model_cfg, cfg.tracker if tracker is None else tracker)
+    sampler_cfg = _sampler_config(cfg, model_cfg, source, rule)
+    return PairDataset(list(zip(sources, ratios)), sampler_cfg, seed=seed, length=length, crop_rule=rule)
 
 
 def epoch_loader_factory(dataset: Any, batch_size: int, seed: int, num_workers: int = 0, pin_memory: bool = False):

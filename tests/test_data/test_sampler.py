@@ -96,6 +96,53 @@ def test_crop_boxes_hand_computed(tmp_path):
     np.testing.assert_allclose(item2["template_box"].numpy(), [31.5, 31.5, 95.5, 95.5], atol=1e-4)
 
 
+def test_crops_follow_the_given_crop_rule_on_a_4_to_1_box(tmp_path):
+    """Box 40×10 at (12, 27), centre (32, 32); crops 128/256, jitter off.
+
+    * ``AreaFactorCrop(2, 4)`` (OSTrack): sqrt(400) = 20 -> sides 40 and 80, scale 3.2 in both crops: the box is
+      128×32 around 63.5 (template) and 127.5 (search).
+    * ``ContextFactorCrop(2, 4)`` (TransT): sides ceil(sqrt(65·35)) = ceil(47.70) = 48 and ceil(sqrt(115·85)) =
+      ceil(98.87) = 99: template scale 128/48 (box 106.67×26.67), search scale 256/99 (box 103.43×25.86).
+    """
+    from asearch.data.crops import AreaFactorCrop, ContextFactorCrop
+
+    paths = write_square_video(tmp_path / "v", box=(12, 27, 40, 10))
+    seq = Sequence("bar", paths, [[12, 27, 40, 10]] * 5, [True] * 5)
+    cfg = SamplerConfig(template_size=128, search_size=256, **CLEAN)
+    item = PairDataset([ListDataset("toy", [seq])], cfg, crop_rule=AreaFactorCrop(2.0, 4.0))[0]
+    np.testing.assert_allclose(item["template_box"].numpy(), [-0.5, 47.5, 127.5, 79.5], atol=1e-4)
+    np.testing.assert_allclose(item["search_box"].numpy(), [63.5, 111.5, 191.5, 143.5], atol=1e-4)
+    item = PairDataset([ListDataset("toy", [seq])], cfg, crop_rule=ContextFactorCrop(2.0, 4.0))[0]
+    np.testing.assert_allclose(item["template_box"].numpy(), [10.1667, 50.1667, 116.8333, 76.8333], atol=1e-3)
+    np.testing.assert_allclose(item["search_box"].numpy(), [75.7828, 114.5707, 179.2172, 140.4293], atol=1e-3)
+    with pytest.raises(ConfigError, match="crop_rule must be an asearch.data.crops.CropRule"):
+        PairDataset([ListDataset("toy", [seq])], cfg, crop_rule=lambda w, h: 1.0)
+
+
+def test_default_rule_is_siamfc_context_and_jitter_stays_around_the_rule(tmp_path, synth):
+    """Without a rule the sampler uses ``ContextCrop(context, template_size, search_size)``: the same items as with
+    that rule given. The scale jitter stays around the rule's side: with ``search_scale = 0.25`` the side implied
+    by the crop box (``w · 256 / box width``) lies in ``[0.75, 1.25] · 80`` for the 40×10 box of the area rule."""
+    from asearch.data.crops import AreaFactorCrop, ContextCrop
+
+    cfg = SamplerConfig(template_size=64, search_size=128)
+    plain = PairDataset([synth], cfg, seed=2, length=4)
+    given = PairDataset([synth], cfg, seed=2, length=4, crop_rule=ContextCrop(0.5, 64, 128))
+    assert plain.crop_rule == ContextCrop(0.5, 64, 128)
+    for i in range(4):
+        a, b = plain[i], given[i]
+        for key in ("template", "search", "template_box", "search_box"):
+            assert torch.equal(a[key], b[key])
+
+    paths = write_square_video(tmp_path / "v", box=(12, 27, 40, 10))
+    seq = Sequence("bar", paths, [[12, 27, 40, 10]] * 5, [True] * 5)
+    jitter = dict(CLEAN, search_scale=0.25, search_shift=0.1)
+    ds = PairDataset([ListDataset("toy", [seq])], SamplerConfig(template_size=128, search_size=256, **jitter),
+                     length=24, crop_rule=AreaFactorCrop(2.0, 4.0))
+    sides = np.array([40 * 256 / float(ds[i]["search_box"][2] - ds[i]["search_box"][0]) for i in range(24)])
+    assert sides.min() >= 0.75 * 80 - 1e-6 and sides.max() <= 1.25 * 80 + 1e-6 and sides.std() > 1.0
+
+
 def test_search_box_covers_the_target_in_synthetic_frames(synth):
     ds = PairDataset([synth], SamplerConfig(search_shift=0.25, search_scale=0.18, template_shift=0.03,
                                             brightness=0.0, contrast=0.0, max_gap=10), seed=7, length=12)

@@ -381,6 +381,24 @@ def test_tracker_maps_crop_centre_back_to_previous_centre():
     assert w == pytest.approx(geo["side"] / 4, rel=1e-5) and out[0]["score"] == pytest.approx(0.8)
 
 
+def test_tracker_crops_by_the_families_rule(monkeypatch):
+    """OSTrack's rule (also the training sampler's, via trackers.registry.crop_rule): for a 4:1 box 40×10,
+    sqrt(400) = 20: template side ceil(20·2) = 40 (the box spans 40·64/40 = 64 px of the 64-px template), search
+    side ceil(20·4) = 80; the tracker calls the rule's functions (spied on)."""
+    from asearch.data.crops import AreaFactorCrop
+    from trackers.registry import crop_rule
+
+    tracker = OSTrackTracker(tiny_model("ostrack"), OSTrackTrackerConfig(), device="cpu")
+    assert tracker.crops == AreaFactorCrop(2.0, 4.0) == crop_rule(tiny_cfg("vlt_ost"), {"margin": 5})
+    assert crop_rule({"name": "ostrack"}, {"template_factor": 1.5}) == AreaFactorCrop(1.5, 4.0)
+    img = np.zeros((100, 120, 3), np.uint8)
+    _, tbox, video = tracker.prepare_video(img, np.array([40.0, 45.0, 40.0, 10.0]))
+    assert tbox[2] - tbox[0] == pytest.approx(64.0) and tbox[3] - tbox[1] == pytest.approx(16.0)
+    assert tracker.search_crop(img, video)[1]["side"] == 80.0
+    monkeypatch.setattr(AreaFactorCrop, "search_side", lambda self, w, h: 123.0)
+    assert tracker.search_crop(img, video)[1]["side"] == 123.0
+
+
 def test_tracker_returns_boxes_and_batched_equals_single():
     model = tiny_model(genome=GENOME.to_official()).eval()
     rng = np.random.default_rng(0)

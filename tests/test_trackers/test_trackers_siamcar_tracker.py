@@ -158,6 +158,26 @@ def test_language_is_encoded_once_per_video(videos):
     assert feat2.calls == []
 
 
+def test_tracker_crops_by_the_siamfc_rule(monkeypatch):
+    """SiamCAR's rule is SiamFC's context crop (the sampler's default): for a 4:1 box 40×10 with context 0.5,
+    p = 25: template side sqrt(65·35) = 47.697, scale 63/47.697 = 1.3208, search side 47.697·127/63 = 96.151."""
+    from asearch.data.crops import ContextCrop
+    from trackers.registry import crop_rule
+
+    tracker = SiamCARTracker(PerfectCAR(), TrackerConfig(), device="cpu")
+    assert tracker.crops == ContextCrop(0.5, 63, 127)
+    assert crop_rule({"name": "siamcar"}, {"context_amount": 0.4}) == ContextCrop(0.4, 127, 255)
+    img = np.zeros((SIZE, SIZE, 3), np.uint8)
+    _, _, video = tracker.prepare_video(img, np.array([60.0, 75.0, 40.0, 10.0]))
+    _, geo = tracker.search_crop(img, video)
+    assert geo["scale"] == pytest.approx(63 / 47.6970, rel=1e-5)
+    assert tracker.crops.search_side(40.0, 10.0) == pytest.approx(96.1510, abs=1e-4)
+    calls = []
+    monkeypatch.setattr(ContextCrop, "search_side", lambda self, w, h: calls.append((w, h)) or 100.0)
+    tracker.search_crop(img, video)
+    assert calls == [(40.0, 10.0)]
+
+
 def test_config_and_genome_errors():
     with pytest.raises(ConfigError, match="score_upsample"):
         TrackerConfig(score_upsample=0)

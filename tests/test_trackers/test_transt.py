@@ -359,6 +359,25 @@ def test_tracker_geometry_follows_moving_square():
         TransTTrackerConfig(search_factor=0.5)
 
 
+def test_tracker_crops_by_the_families_rule(monkeypatch):
+    """TransT's rule (also the training sampler's, via trackers.registry.crop_rule): for a 4:1 box 40×10,
+    template side ceil(sqrt(65·35)) = 48 (the box spans 40·64/48 = 53.33 px of the 64-px template), search side
+    ceil(sqrt(115·85)) = 99; the tracker calls the rule's functions (spied on)."""
+    from asearch.data.crops import ContextFactorCrop
+    from trackers.inference.transt import TransTTracker, TransTTrackerConfig
+    from trackers.registry import crop_rule
+
+    tracker = TransTTracker(PerfectTransT(), TransTTrackerConfig(), device="cpu")
+    assert tracker.crops == ContextFactorCrop(2.0, 4.0) == crop_rule({"name": "vlt_tt"}, {"window_influence": 0.4})
+    assert crop_rule({"name": "transt"}, TransTTrackerConfig(search_factor=5.0)) == ContextFactorCrop(2.0, 5.0)
+    img = np.zeros((SIZE, SIZE, 3), np.uint8)
+    _, tbox, video = tracker.prepare_video(img, np.array([60.0, 75.0, 40.0, 10.0]))
+    assert tbox[2] - tbox[0] == pytest.approx(40 * 64 / 48) and tbox[3] - tbox[1] == pytest.approx(10 * 64 / 48)
+    assert tracker.search_crop(img, video)[1]["side"] == 99.0
+    monkeypatch.setattr(ContextFactorCrop, "search_side", lambda self, w, h: 123.0)
+    assert tracker.search_crop(img, video)[1]["side"] == 123.0
+
+
 def test_tracker_batched_equals_single_on_real_model(fake_featurizer):
     from trackers.inference.transt import TransTTracker
     from trackers.registry import build_model

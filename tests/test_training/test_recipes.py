@@ -8,8 +8,8 @@ import torch
 
 from asearch.config import apply_overrides, experiments_dir
 from asearch.errors import ArchitectureError, ConfigError
-from asearch.training.recipes import (build_experiment, load_experiment, mix_ratios, run_pretrain, run_retrain,
-                                      search_space_of)
+from asearch.training.recipes import (build_experiment, build_pair_dataset, load_experiment, mix_ratios,
+                                      run_pretrain, run_retrain, search_space_of)
 
 TINY_SUPERNET = experiments_dir() / "vlt_scar" / "tiny_supernet.yaml"
 TINY_RETRAIN = experiments_dir() / "vlt_scar" / "tiny_retrain.yaml"
@@ -82,6 +82,49 @@ def test_sampler_settings_must_agree_with_model_and_language(bench, tmp_path):
     with pytest.raises(ConfigError, match="'data.datasets' is empty"):
         build_experiment(load_experiment(TINY_SUPERNET, small(bench) + ["data.datasets=[]"]), "pretrain",
                          out_dir=tmp_path / "c", progress=False)
+
+
+@pytest.mark.parametrize("family, rule", [("transt", "ContextFactorCrop"), ("vlt_tt", "ContextFactorCrop"),
+                                          ("ostrack", "AreaFactorCrop"), ("vlt_ost", "AreaFactorCrop")])
+def test_transt_and_ostrack_recipes_train_on_the_crops_they_track_on(bench, family, rule):
+    """The pair sampler of the tiny TransT / OSTrack recipes crops by the family's factor rule (the one its tracker
+    uses, trackers.registry.crop_rule), not SiamFC's context: with the jitter off, the side implied by each crop
+    box (image width · crop size / box width) is the rule's side of the frame's box, computed here by hand."""
+    import math
+
+    from trackers.registry import crop_rule, model_config
+
+    jitter_off = ["data.sampler.search_shift=0.0", "data.sampler.search_scale=0.0", "data.sampler.flip_prob=0.0"]
+    cfg = load_experiment(experiments_dir() / family / "tiny.yaml", small(bench) + jitter_off)
+    mcfg = model_config(cfg.model)
+    ds = build_pair_dataset(cfg, mcfg, seed=0)
+    assert type(ds.crop_rule).__name__ == rule and ds.crop_rule == crop_rule(mcfg, cfg.tracker)
+    videos = {seq.name: seq for seq in (ds.sources[0][i] for i in range(len(ds.sources[0])))}
+    for i in range(6):
+        item = ds[i]
+        for part, factor, size in (("template", 2.0, mcfg.template_size), ("search", 4.0, mcfg.search_size)):
+            w, h = videos[item["video"]].boxes[item[f"{part}_frame"]][2:4]
+            if rule == "AreaFactorCrop":  # OSTrack: ceil(sqrt(w h) f)
+                want = math.ceil(math.sqrt(w * h) * factor)
+            else:  # TransT: ceil(sqrt((w + p)(h + p))), p = (f - 1)(w + h) / 2
+                p = (factor - 1) * (w + h) / 2
+                want = math.ceil(math.sqrt((w + p) * (h + p)))
+            box = item[f"{part}_box"].numpy()
+            assert w * size / (box[2] - box[0]) == pytest.approx(want, rel=1e-4)
+            assert h * size / (box[3] - box[1]) == pytest.approx(want, rel=1e-4)
+
+
+def test_the_sampler_context_key_belongs_to_the_siamfc_rule(bench):
+    from trackers.registry import model_config
+
+    cfg = load_experiment(experiments_dir() / "transt" / "tiny.yaml", small(bench) + ["data.sampler.context=0.5"])
+    with pytest.raises(ConfigError, match="'data.sampler.context' does not apply to model 'transt'"):
+        build_pair_dataset(cfg, model_config(cfg.model), seed=0)
+    cfg = load_experiment(TINY_SUPERNET, small(bench) + ["data.sampler.context=0.4"])
+    with pytest.raises(ConfigError, match="'data.sampler.context' \\(0.4\\) differs from 'tracker.context_amount'"):
+        build_pair_dataset(cfg, model_config(cfg.model), seed=0)
+    cfg = load_experiment(TINY_SUPERNET, small(bench) + ["data.sampler.context=0.5"])
+    assert build_pair_dataset(cfg, model_config(cfg.model), seed=0).crop_rule.context == 0.5
 
 
 # ------------------------------------------------------------------------------------------------------- pretrain

@@ -5,7 +5,9 @@ Per video and frame (hyperparameters in :class:`OSTrackTrackerConfig`):
 1. Template (first frame, once): a square of side ``ceil(sqrt(w·h) · template_factor)`` (factor 2) around the
    box centre, resized to the template size (128); its patch tokens (and the video's language) are cached.
 2. Search: a square of side ``ceil(sqrt(w·h) · search_factor)`` (factor 4) around the previous box centre, resized
-   to the search size (256); the model runs template + search tokens jointly.
+   to the search size (256); the model runs template + search tokens jointly. Both sides are
+   :class:`~asearch.data.crops.AreaFactorCrop`, OSTrack's ``sample_target`` rule, which the pair sampler also
+   trains this family on.
 3. The score map is multiplied by a Hanning window (OSTrack's ``hann2d`` with ``centered=True``:
    ``w_i = (1 - cos(2π (i + 1) / (n + 1))) / 2``, i = 0..n-1, outer product), the box is read at the arg-max
    cell from the size and offset maps (:func:`trackers.heads.center.decode_boxes`), mapped back to the image
@@ -24,7 +26,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 import torch
 
-from asearch.data.crops import box_from_crop, crop_square
+from asearch.data.crops import AreaFactorCrop, box_from_crop, crop_square
 from asearch.errors import ConfigError
 from trackers.heads.center import decode_boxes
 from trackers.inference.base import BatchedTracker
@@ -48,6 +50,10 @@ class OSTrackTrackerConfig:
         if self.margin < 0:
             raise ConfigError(f"tracker.margin must be >= 0, got {self.margin}")
 
+    def crop_rule(self, template_size: int, search_size: int) -> AreaFactorCrop:
+        """The family's crop rule, for the tracker and the training pair sampler (the sizes do not enter it)."""
+        return AreaFactorCrop(self.template_factor, self.search_factor)
+
 
 def hann2d(n: int) -> np.ndarray:
     """OSTrack's centred 2-D Hanning window (n×n, no zero at the borders)."""
@@ -67,10 +73,6 @@ def clip_box(box: np.ndarray, height: int, width: int, margin: float = 0.0) -> n
     return np.array([x1, y1, max(margin, x2 - x1), max(margin, y2 - y1)])
 
 
-def _side(w: float, h: float, factor: float) -> float:
-    return float(math.ceil(math.sqrt(max(w * h, 1e-6)) * factor))
-
-
 class OSTrackTracker(BatchedTracker):
     """OSTrack / VLT_OST tracker; the policy is in the module docstring, the API in :class:`BatchedTracker`.
 
@@ -84,12 +86,13 @@ class OSTrackTracker(BatchedTracker):
                  device: Any = None):
         super().__init__(model, featurizer, genome, device)
         self.cfg = cfg or OSTrackTrackerConfig()
+        self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
         n = model.feat_size
         window = hann2d(n) if self.cfg.window else np.ones((n, n))
         self.window = torch.tensor(window, dtype=torch.float32, device=self.device).view(1, 1, n, n)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        crop, tbox, _ = self.template_crop(image, box, lambda w, h: _side(w, h, self.cfg.template_factor))
+        crop, tbox, _ = self.template_crop(image, box, self.crops.template_side)
         return crop, tbox, {"box": np.asarray(box, dtype=np.float64).copy()}
 
     def set_video_box(self, video: Dict[str, Any], box: np.ndarray) -> None:
@@ -98,7 +101,7 @@ class OSTrackTracker(BatchedTracker):
     def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
         x, y, w, h = video["box"]
         center = (x + w / 2.0, y + h / 2.0)
-        side = _side(w, h, self.cfg.search_factor)
+        side = self.crops.search_side(w, h)
         crop = crop_square(image, center, side, self.model.search_size)
         return crop, {"center": center, "side": side, "image_size": image.shape[:2]}
 

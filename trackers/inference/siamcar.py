@@ -3,8 +3,9 @@ ratio change penalty, cosine window, size smoothing.
 
 Per frame and video (hyperparameters in :class:`TrackerConfig`):
 
-1. Crop: template side ``s_z = sqrt((w + p)(h + p))``, ``p = context_amount·(w + h)``, resized to the template size
-   T (scale ``T / s_z``); the search crop has side ``s_z · S / T`` around the previous centre, at the same scale.
+1. Crop (:class:`~asearch.data.crops.ContextCrop`, the rule the pair sampler trains this family on): template side
+   ``s_z = sqrt((w + p)(h + p))``, ``p = context_amount·(w + h)``, resized to the template size T (scale
+   ``T / s_z``); the search crop has side ``s_z · S / T`` around the previous centre, at the same scale.
 2. Maps: ``cls`` = softmax target probability, ``cen`` = sigmoid centerness, ``l, t, r, b`` at every location
    (search-crop pixels of :meth:`SiamCARBase.locations`). With ``score_upsample = f > 1`` the maps are interpolated
    (align_corners, bicubic for scores, bilinear for distances) to ``(M - 1)·f + 1`` locations of spacing
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asearch.data.crops import context_side, crop_square
+from asearch.data.crops import ContextCrop, crop_square
 from asearch.errors import ConfigError
 from trackers.heads.car import score_locations
 from trackers.inference.base import BatchedTracker, clip_center_size
@@ -55,6 +56,10 @@ class TrackerConfig:
         if not 0.0 <= self.lr <= 1.0:
             raise ConfigError(f"tracker.lr must be in [0, 1], got {self.lr}")
 
+    def crop_rule(self, template_size: int, search_size: int) -> ContextCrop:
+        """The family's crop rule, for the tracker and the training pair sampler: SiamFC's context rule."""
+        return ContextCrop(self.context_amount, int(template_size), int(search_size))
+
 
 def _change(r: torch.Tensor) -> torch.Tensor:
     return torch.maximum(r, 1.0 / r)
@@ -79,6 +84,7 @@ class SiamCARTracker(BatchedTracker):
                  device: Any = None):
         super().__init__(model, featurizer, genome, device)
         self.cfg = cfg or TrackerConfig()
+        self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
         f = self.cfg.score_upsample
         m = model.score_size
         self.map_size = (m - 1) * f + 1
@@ -87,16 +93,15 @@ class SiamCARTracker(BatchedTracker):
         self.window = torch.tensor(np.outer(hann, hann).reshape(-1), dtype=torch.float32, device=self.device)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        crop, tbox, center = self.template_crop(image, box, lambda w, h: context_side(w, h, self.cfg.context_amount))
+        crop, tbox, center = self.template_crop(image, box, self.crops.template_side)
         video = {"center": np.array(center, dtype=np.float64), "size": np.array(box[2:4], dtype=np.float64),
                  "image_size": image.shape[:2]}
         return crop, tbox, video
 
     def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
         w, h = video["size"]
-        side_z = context_side(w, h, self.cfg.context_amount)
-        scale = self.model.template_size / side_z
-        side_x = self.model.search_size / scale
+        scale = self.model.template_size / self.crops.template_side(w, h)
+        side_x = self.crops.search_side(w, h)
         crop = crop_square(image, tuple(video["center"]), side_x, self.model.search_size)
         return crop, {"scale": scale, "image_size": image.shape[:2]}
 

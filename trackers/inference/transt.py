@@ -3,11 +3,11 @@ foreground probability with a Hanning window, the best location's box taken as i
 
 Per frame and video (hyperparameters in :class:`TransTTrackerConfig`):
 
-1. Crops (TransT's tracker): side ``sqrt((w + p)(h + p))`` with ``p = (f - 1)·(w + h) / 2`` around the previous
-   centre, ``f = template_factor = 2`` for the template (first frame, resized to 128) and ``f = search_factor = 4``
-   for the search crop (resized to 256), i.e. :func:`~asearch.data.crops.context_side` with context
-   ``(f - 1) / 2``. (TransT's training crops use ``sqrt(w·h)·f``; the pair sampler's SiamFC template
-   ``context = 0.5`` is the same square for ``f = 2``.)
+1. Crops (:class:`~asearch.data.crops.ContextFactorCrop`, TransT's rule in its tracker and in its training
+   ``sample_target`` alike, so also the rule the pair sampler trains this family on): side
+   ``ceil(sqrt((w + p)(h + p)))`` with ``p = (f - 1)·(w + h) / 2`` around the previous centre,
+   ``f = template_factor = 2`` for the template (first frame, resized to 128) and ``f = search_factor = 4`` for the
+   search crop (resized to 256).
 2. ``score = softmax(logits)[:, FOREGROUND]`` over the ``L×L`` locations; with the Hanning window ``H`` (outer
    product of ``np.hanning(L)``): ``pscore = (1 - window_influence)·score + window_influence·H``
    (TransT: 0.49).
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from asearch.data.crops import box_from_crop, context_side, crop_square
+from asearch.data.crops import ContextFactorCrop, box_from_crop, crop_square
 from asearch.errors import ConfigError, DataError
 from trackers.heads.transt import FOREGROUND
 from trackers.inference.base import BatchedTracker, clip_center_size
@@ -50,6 +50,10 @@ class TransTTrackerConfig:
         if self.min_size < 0:
             raise ConfigError(f"tracker.min_size must be >= 0, got {self.min_size}")
 
+    def crop_rule(self, template_size: int, search_size: int) -> ContextFactorCrop:
+        """The family's crop rule, for the tracker and the training pair sampler (the sizes do not enter it)."""
+        return ContextFactorCrop(self.template_factor, self.search_factor)
+
 
 class TransTTracker(BatchedTracker):
     """TransT / VLT_TT tracker; see the module docstring for the policy and :class:`BatchedTracker` for the API.
@@ -64,20 +68,17 @@ class TransTTracker(BatchedTracker):
                  device: Any = None):
         super().__init__(model, featurizer, genome, device)
         self.cfg = cfg or TransTTrackerConfig()
+        self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
         hann = np.hanning(model.map_size)
         self.window = torch.tensor(np.outer(hann, hann).reshape(-1), dtype=torch.float32, device=self.device)
 
-    def _side(self, size: np.ndarray, factor: float) -> float:
-        return context_side(float(size[0]), float(size[1]), (factor - 1.0) / 2.0)
-
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
-        crop, tbox, center = self.template_crop(image, box,
-                                                lambda w, h: self._side((w, h), self.cfg.template_factor))
+        crop, tbox, center = self.template_crop(image, box, self.crops.template_side)
         video = {"center": np.array(center, dtype=np.float64), "size": np.array(box[2:4], dtype=np.float64)}
         return crop, tbox, video
 
     def search_crop(self, image: np.ndarray, video: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
-        side = self._side(video["size"], self.cfg.search_factor)
+        side = self.crops.search_side(float(video["size"][0]), float(video["size"][1]))
         crop = crop_square(image, tuple(video["center"]), side, self.model.search_size)
         return crop, {"center": tuple(video["center"]), "side": side, "image_size": image.shape[:2]}
 
