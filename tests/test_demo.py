@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from asearch.config import load_yaml
-from asearch.demo import (STAGES, TRACKERS, StageLog, _best_so_far, _fill_roots, load_demo_config,
+from asearch.demo import (STAGES, TRACKERS, StageLog, _fill_roots, load_demo_config,
                           plot_search_comparison, run_demo, search_records)
+from asearch.demo_report import _best_so_far
 from asearch.errors import ConfigError
 
 SUMMARY_KEYS = ("suc_vl", "suc_vision_only", "suc_untrained", "suc_search_best", "suc_random_best", "arch_json",
