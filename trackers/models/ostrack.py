@@ -205,10 +205,17 @@ class OSTrack(nn.Module):
                 search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None,
                 ce_keep_ratio: Optional[float] = None, language_mask: Optional[torch.Tensor] = None
                 ) -> Dict[str, torch.Tensor]:
-        """Training forward on a pair batch (images 0..255); ``ce_keep_ratio`` overrides the CE ratio (language,
-        its flags and ``language_mask`` are ignored: vision only)."""
+        """Training forward on a pair batch (images 0..255); ``ce_keep_ratio`` overrides the CE ratio. OSTrack
+        ignores the language, its flags and ``language_mask``; VLT_OST adds ``contrastive`` (see
+        :meth:`training_state`)."""
         state = self.template(template, language, genome, template_box, use_template_language)
-        return self._run(state["z"], search, ce_keep_ratio, {**state, "search_box": search_box})
+        return self._run(state["z"], search, ce_keep_ratio, self.training_state(state, template_box, search_box,
+                                                                               language_mask))
+
+    def training_state(self, state: Dict[str, Any], template_box: Optional[torch.Tensor],
+                       search_box: Optional[torch.Tensor], language_mask: Optional[torch.Tensor]) -> Dict[str, Any]:
+        """The template state plus what only a training forward has (here the search box)."""
+        return {**state, "search_box": search_box}
 
     def template(self, template: torch.Tensor, language: Optional[torch.Tensor] = None, genome: Any = None,
                  template_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None
@@ -386,19 +393,15 @@ class VLTOST(OSTrack):
             result["contrastive"] = torch.stack([self.contrastive(e_v, e_l, mask) for e_v, e_l in terms]).mean()
         return result
 
-    def forward(self, template: torch.Tensor, search: torch.Tensor, language: Optional[torch.Tensor] = None,
-                genome: Any = None, template_box: Optional[torch.Tensor] = None,
-                search_box: Optional[torch.Tensor] = None, use_template_language: Optional[torch.Tensor] = None,
-                ce_keep_ratio: Optional[float] = None, language_mask: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
-        """Training forward; with ``template_box`` / ``search_box`` (B×4 ``x1, y1, x2, y2`` crop pixels) at the
-        contrastive stages the output also holds ``contrastive`` (Eq. 2-4) over the pairs of
+    def training_state(self, state: Dict[str, Any], template_box: Optional[torch.Tensor],
+                       search_box: Optional[torch.Tensor], language_mask: Optional[torch.Tensor]) -> Dict[str, Any]:
+        """With ``template_box`` / ``search_box`` (B×4 ``x1, y1, x2, y2`` crop pixels) at the contrastive stages the
+        training output also holds ``contrastive`` (Eq. 2-4) over the pairs of
         :func:`~supernets.contrastive.contrastive_mask` (``language_mask``: B bool from the data path)."""
-        state = self.template(template, language, genome, template_box, use_template_language)
-        state["language_mask"] = language_mask
-        state["template_box_gt"] = None if template_box is None else template_box.to(state["z"].dtype)
-        state["search_box"] = None if search_box is None else search_box.to(state["z"].dtype)
-        return self._run(state["z"], search, ce_keep_ratio, state)
+        dtype = state["z"].dtype
+        return {**state, "language_mask": language_mask,
+                "template_box_gt": None if template_box is None else template_box.to(dtype),
+                "search_box": None if search_box is None else search_box.to(dtype)}
 
 
 # ----------------------------------------------------------------------------------------------------------------------
