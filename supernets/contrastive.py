@@ -18,7 +18,7 @@ the graph through the scale so that ``backward`` works).
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +39,12 @@ def contrastive_loss(e_v: torch.Tensor, e_l: torch.Tensor, scale: Union[float, t
 
 
 class ContrastiveAlignment(nn.Module):
-    """Holds the learnable logit scale and computes the masked loss of Eq. 2-4."""
+    """Holds the learnable logit scale and computes the masked loss of Eq. 2-4.
+
+    ``no_weight_decay``: the optimizer builder gives the logit scale no weight decay (CLIP practice).
+    """
+
+    no_weight_decay: Tuple[str, ...] = ("logit_scale",)
 
     def __init__(self, init_scale: float = 1.0 / 0.07, max_scale: float = 100.0) -> None:
         super().__init__()

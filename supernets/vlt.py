@@ -162,7 +162,12 @@ class VLTNetwork(nn.Module):
     """Common body of :class:`VLTSupernet` and :class:`supernets.subnet.VLTSubnet` (which holds fewer choices).
 
     ``layer_choices(backbone_name, layer)`` and ``mixer_choices(branch, stage)`` say which blocks to build.
+    ``lr_mult_exempt``: a tracker that holds this network as its ``backbone`` slows only the SPOS backbone with
+    ``lr_mult: {backbone: m}``; the ModaMixers and the contrastive scale are new modules and keep the full rate
+    unless a prefix names them (see :mod:`asearch.training.optim`).
     """
+
+    lr_mult_exempt: Tuple[str, ...] = ("mixers", "contrastive")
 
     def __init__(self, config: SupernetConfig,
                  layer_choices: Optional[Callable[[str, int], Iterable[int]]] = None,
