@@ -60,7 +60,9 @@ class SupernetConfig:
 
     ``template_size``/``search_size`` are the nominal crop sizes (cost and export); ``language_dim`` is d for
     sentences (768 for BERT-base) or 4d for attribute words; ``contrastive_stages`` lists ``branch.sN`` stages whose
-    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``variant`` is ``asymmetric`` or ``symmetric``.
+    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``contrastive_gather``: under DDP the contrastive
+    loss takes its negatives from the global batch (all ranks, see :mod:`supernets.contrastive`); ``variant`` is
+    ``asymmetric`` or ``symmetric``.
     """
 
     width_mult: float = 1.0
@@ -70,6 +72,7 @@ class SupernetConfig:
     shared_branches: bool = True
     contrastive_stages: Tuple[str, ...] = ("template.s1", "search.s1")
     contrastive_init_scale: float = 1.0 / 0.07
+    contrastive_gather: bool = False
     roi_output: int = 7
     affine_bn: bool = False
     variant: str = "asymmetric"
@@ -193,7 +196,7 @@ class VLTNetwork(nn.Module):
             ])
             for br in BRANCHES
         })
-        self.contrastive = (ContrastiveAlignment(config.contrastive_init_scale)
+        self.contrastive = (ContrastiveAlignment(config.contrastive_init_scale, gather=config.contrastive_gather)
                             if config.contrastive_stages else None)
         self.register_buffer("pixel_mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
         self.register_buffer("pixel_std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)

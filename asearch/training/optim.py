@@ -29,7 +29,8 @@ from torch import nn
 
 from asearch.errors import ConfigError
 
-__all__ = ["param_groups", "no_decay_names", "NORM_TYPES", "build_optimizer", "ScheduleFactor", "build_scheduler", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["param_groups", "no_decay_names", "NORM_TYPES", "build_optimizer", "ScheduleFactor", "build_scheduler",
+           "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "log")
