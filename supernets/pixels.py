@@ -17,6 +17,8 @@ from typing import Tuple
 import torch
 from torch import nn
 
+from asearch.errors import ConfigError
+
 __all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "INPUT_FORMATS", "PixelNormalise", "check_input_format"]
 
 IMAGENET_MEAN: Tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -25,9 +27,10 @@ INPUT_FORMATS: Tuple[str, ...] = ("imagenet_rgb", "spos_bgr")
 
 
 def check_input_format(value: str, key: str = "input_format") -> str:
-    """``value`` if it is one of :data:`INPUT_FORMATS`, else ``ValueError`` naming ``key``."""
+    """``value`` if it is one of :data:`INPUT_FORMATS`, else :class:`~asearch.errors.ConfigError` naming the config
+    key ``key``."""
     if value not in INPUT_FORMATS:
-        raise ValueError(f"{key} must be one of {', '.join(INPUT_FORMATS)}, got {value!r}")
+        raise ConfigError(f"config key '{key}' must be one of {', '.join(INPUT_FORMATS)}, got {value!r}")
     return value
 
 

@@ -40,7 +40,7 @@ from search_spaces.genome import STAGE_REPEATS, Genome
 from supernets.blocks import make_divisible
 from supernets.contrastive import ContrastiveAlignment, contrastive_mask
 from supernets.modamixer import ALL_CHOICES, ChoiceLayer, ModaMixer
-from supernets.pixels import INPUT_FORMATS, PixelNormalise
+from supernets.pixels import PixelNormalise, check_input_format
 from supernets.roi import roi_pool_vector
 
 __all__ = ["SupernetConfig", "ChoiceBackbone", "VLTSupernet", "build_supernet", "STAGE_CHANNELS", "BRANCHES",
@@ -80,9 +80,7 @@ class SupernetConfig:
 
     def __post_init__(self) -> None:
         where = "supernet config"
-        if self.input_format not in INPUT_FORMATS:
-            raise ConfigError(f"{where}: key 'input_format' must be one of {', '.join(INPUT_FORMATS)}, "
-                              f"got {self.input_format!r}")
+        check_input_format(self.input_format)
         if not self.width_mult > 0:
             raise ConfigError(f"{where}: key 'width_mult' must be > 0, got {self.width_mult}")
         for key in ("template_size", "search_size", "language_dim", "roi_output"):

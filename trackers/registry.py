@@ -294,14 +294,18 @@ def build_model(cfg: Union[Mapping[str, Any], Any], pretrained: bool = True) -> 
     return get_entry(cfg.name).build_model(cfg, pretrained)
 
 
+def _section(cls: type, value: Any, name: str) -> Any:
+    """A family's config section ``name`` (``loss``, ``tracker``): ``value`` itself when it is already a dataclass,
+    else ``cls`` read from the mapping (``None``: the defaults)."""
+    return value if dataclasses.is_dataclass(value) else from_dict(cls, value or {}, name, name + ".")
+
+
 def build_actor(model: nn.Module, cfg: Union[Mapping[str, Any], Any], featurizer: Any = None,
                 loss: Union[Mapping[str, Any], Any, None] = None, path_sampler: Any = None) -> Any:
     """The training actor of the model family of ``cfg`` with the ``loss`` section."""
     cfg = model_config(cfg)
     entry = get_entry(cfg.name)
-    loss_cfg = loss if dataclasses.is_dataclass(loss) else from_dict(entry.loss_config_cls, loss or {}, "loss",
-                                                                       "loss.")
-    return entry.build_actor(model, featurizer, loss_cfg, path_sampler)
+    return entry.build_actor(model, featurizer, _section(entry.loss_config_cls, loss, "loss"), path_sampler)
 
 
 def build_tracker(model: nn.Module, cfg: Union[Mapping[str, Any], Any], tracker: Union[Mapping[str, Any], Any, None]
@@ -309,8 +313,7 @@ def build_tracker(model: nn.Module, cfg: Union[Mapping[str, Any], Any], tracker:
     """The tracker (inference policy) of the model family of ``cfg`` with the ``tracker`` section."""
     cfg = model_config(cfg)
     entry = get_entry(cfg.name)
-    tcfg = tracker if dataclasses.is_dataclass(tracker) else from_dict(entry.tracker_config_cls, tracker or {},
-                                                                       "tracker", "tracker.")
+    tcfg = _section(entry.tracker_config_cls, tracker, "tracker")
     if featurizer is not None and getattr(model, "uses_language", False):
         check_language_width(featurizer, model, source="this tracker")
     return entry.build_tracker(model, tcfg, featurizer, genome, device)
@@ -322,8 +325,7 @@ def crop_rule(cfg: Union[Mapping[str, Any], Any], tracker: Union[Mapping[str, An
     crops it tracks on. It comes from the tracker config's ``crop_rule(template_size, search_size)``."""
     cfg = model_config(cfg)
     entry = get_entry(cfg.name)
-    tcfg = tracker if dataclasses.is_dataclass(tracker) else from_dict(entry.tracker_config_cls, tracker or {},
-                                                                       "tracker", "tracker.")
+    tcfg = _section(entry.tracker_config_cls, tracker, "tracker")
     if not hasattr(tcfg, "crop_rule"):
         raise ConfigError(f"model '{cfg.name}': its tracker config {type(tcfg).__name__} defines no "
                           "crop_rule(template_size, search_size)")
@@ -403,15 +405,13 @@ def resolve_input_format(cfg: Any) -> str:
     else ``spos_bgr`` with ``model.spos_checkpoint`` (the official SPOS weights were trained on BGR 0..255) and
     ``imagenet_rgb`` without. An explicit ``imagenet_rgb`` beside an SPOS checkpoint is a ``ConfigError``: the stem
     would see red and blue swapped and input statistics far from its BatchNorms'."""
-    from supernets.pixels import INPUT_FORMATS
+    from supernets.pixels import check_input_format
 
     given = dict(cfg.supernet).get("input_format")
     spos = getattr(cfg, "spos_checkpoint", None)
     if given is None:
         return "spos_bgr" if spos else "imagenet_rgb"
-    if given not in INPUT_FORMATS:
-        raise ConfigError(f"config key 'model.supernet.input_format' must be one of {', '.join(INPUT_FORMATS)} "
-                          f"(or null), got {given!r}")
+    check_input_format(given, "model.supernet.input_format")
     if spos and given != "spos_bgr":
         raise ConfigError(f"config key 'model.supernet.input_format' is {given!r}, but model.spos_checkpoint "
                           f"({spos}) holds the official SPOS weights, trained on 'spos_bgr' input (BGR 0..255): "
