@@ -60,9 +60,8 @@ def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):
     from asearch.search.overlap import check_validation_overlap
 
     fitness = TrackingFitness(supernet, cfg.fitness, device=cfg.device)
-    check_validation_overlap(supernet, cfg.fitness.validation)
-    if cfg.final.reeval.topk > 0:
-        check_validation_overlap(supernet, cfg.final.reeval.validation)
+    check_validation_overlap(supernet, cfg.fitness.validation,
+                             *([cfg.final.reeval.validation] if cfg.final.reeval.topk > 0 else []))
     space = space_from_checkpoint(supernet)
     sha = sha256_file(supernet)
     snapshot = {"seed": cfg.seed, "evolution": to_dict(cfg.evolution), "fitness": to_dict(cfg.fitness),

@@ -34,10 +34,7 @@ def _trained_on(spec: Mapping[str, Any], names: List[str]) -> List[str]:
     from asearch.data.registry import dataset_class
 
     options = dict(spec.get("options") or {})
-    mode = options.get("held_out", "keep")
-    if mode in ("exclude", "only"):
-        held = set(dataset_class(str(spec["name"])).held_out_names())
-        names = [n for n in names if (n in held) == (mode == "only")]
+    names = dataset_class(str(spec["name"])).filter_held_out(names, options.get("held_out", "keep"))
     split_file = options.get("split_file")
     if split_file is not None and Path(split_file).is_file():
         try:
@@ -77,22 +74,27 @@ def training_overlap(validation: ValidationConfig, data: Optional[Mapping[str, A
     return [n for n in names if n in covered]
 
 
-def check_validation_overlap(supernet: Union[str, Path], validation: ValidationConfig) -> List[str]:
-    """Warn (:class:`~asearch.errors.DataWarning` and the ``asearch.search`` log) when the validation videos overlap
-    the training data recorded in the ``supernet`` checkpoint's config; returns the overlapping names."""
+def check_validation_overlap(supernet: Union[str, Path], *validations: ValidationConfig) -> List[str]:
+    """Warn (:class:`~asearch.errors.DataWarning` and the ``asearch.search`` log), once per validation set, when
+    its videos overlap the training data recorded in the ``supernet`` checkpoint's config (read once); returns the
+    overlapping names of all the sets, in order."""
     from asearch.io import load_torch
 
     ckpt = load_torch(supernet, map_location="cpu")
     config = ckpt.get("config") if isinstance(ckpt, Mapping) else None
     data = config.get("data") if isinstance(config, Mapping) else None
     del ckpt
-    overlap = training_overlap(validation, data)
-    if overlap:
-        shown = ", ".join(overlap[:5]) + (", ..." if len(overlap) > 5 else "")
-        message = (f"{len(overlap)} of the validation videos ({validation.dataset} split '{validation.split}': "
-                   f"{shown}) are in the training data of the supernet {supernet} (its config's data.datasets); "
-                   "the search then favours paths that fit them. Score held-out videos instead (LaSOT: "
-                   "fitness.validation.options: {held_out: only}, pretraining with options: {held_out: exclude})")
-        warnings.warn(DataWarning(message), stacklevel=2)
-        log.warning(message)
-    return overlap
+    found: List[str] = []
+    for validation in validations:
+        overlap = training_overlap(validation, data)
+        if overlap:
+            shown = ", ".join(overlap[:5]) + (", ..." if len(overlap) > 5 else "")
+            message = (f"{len(overlap)} of the validation videos ({validation.dataset} split '{validation.split}': "
+                       f"{shown}) are in the training data of the supernet {supernet} (its config's data.datasets); "
+                       "the search then favours paths that fit them. Score held-out videos instead (LaSOT: "
+                       "fitness.validation.options: {held_out: only}, pretraining with options: "
+                       "{held_out: exclude})")
+            warnings.warn(DataWarning(message), stacklevel=2)
+            log.warning(message)
+        found += overlap
+    return found

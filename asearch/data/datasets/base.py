@@ -258,17 +258,24 @@ class SequenceDataset(abc.ABC):
                               "must be 'keep' (choose videos with split_file instead)")
         return read_split_file(SPLIT_DIR / cls.HELD_OUT_FILE)
 
+    @classmethod
+    def filter_held_out(cls, names: Seq[str], mode: str) -> List[str]:
+        """Those of ``names`` that the ``held_out`` option ``mode`` keeps (``keep``: all, ``exclude``: those not in
+        :meth:`held_out_names`, ``only``: those in it), in their order; ConfigError for an unknown mode."""
+        if mode not in HELD_OUT_MODES:
+            raise ConfigError(f"dataset '{cls.dataset_name}': option held_out must be one of "
+                              f"{', '.join(HELD_OUT_MODES)}, got {mode!r}")
+        if mode == "keep":
+            return list(names)
+        held = set(cls.held_out_names())
+        return [n for n in names if (n in held) == (mode == "only")]
+
     def _apply_held_out(self, names: List[str]) -> List[str]:
-        if self.held_out not in HELD_OUT_MODES:
-            raise ConfigError(f"dataset '{self.dataset_name}': option held_out must be one of "
-                              f"{', '.join(HELD_OUT_MODES)}, got {self.held_out!r}")
-        if self.held_out == "keep":
-            return names
+        kept = self.filter_held_out(names, self.held_out)
+        if self.held_out != "only":
+            return kept
         listed = self.held_out_names()
-        held = set(listed)
-        if self.held_out == "exclude":
-            return [n for n in names if n not in held]
-        kept = [n for n in names if n in held]
+        present = set(kept)
         if not kept:
             raise DataError(f"none of the {len(listed)} held-out videos (e.g. '{listed[0]}') is in split "
                             f"'{self.split}' under {self.root}", path=SPLIT_DIR / self.HELD_OUT_FILE,
@@ -276,7 +283,7 @@ class SequenceDataset(abc.ABC):
         if len(kept) < len(listed):
             warnings.warn(DataWarning(f"{self.root}: {len(listed) - len(kept)} of the {len(listed)} held-out "
                                       f"videos are not in split '{self.split}' (first: "
-                                      f"{next(n for n in listed if n not in set(kept))}); using the {len(kept)} "
+                                      f"{next(n for n in listed if n not in present)}); using the {len(kept)} "
                                       "present"), stacklevel=3)
         return kept
 
