@@ -46,7 +46,8 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from asearch.config import apply_overrides, experiments_dir, from_dict, load_yaml, to_dict
 from asearch.data.synthetic import SyntheticConfig
 from asearch.errors import ASearchError, ConfigError
-from asearch.demo_report import TRACKERS, plot_search_comparison, render_demo_report, search_records
+from asearch.demo_report import (TRACKERS, compared_search_scores, plot_search_comparison, render_demo_report,
+                                 search_records)
 from asearch.io import atomic_torch_save, atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -446,10 +447,12 @@ def _stage_search(cfg_file: Path, supernet: Path, run_dir: Path, mode: str, out:
               "generations": len({r["generation"] for r in rows}),
               "best_suc": best["suc"], "best_genome": json.loads(best["genome"]), "best_flops": best["flops"],
               "best_json": _rel(run_dir / "best.json", out)}
-    reeval = run_dir / "reeval.json"
+    from asearch.search.reeval import REEVAL_FILE, reevaluation_pick
+
+    reeval = run_dir / REEVAL_FILE
     if scfg.final.reeval.topk > 0 and reeval.is_file():
         # the top-k re-scored with independent BN repeats (final.reeval): the pick the export takes, and its noise
-        picked = max(json.loads(reeval.read_text())["results"], key=lambda r: (r["suc"], -r["search_rank"]))
+        picked = reevaluation_pick(json.loads(reeval.read_text())["results"])
         result["reeval"] = {"topk": scfg.final.reeval.topk, "repeats": scfg.final.reeval.repeats,
                             "suc": picked["suc"], "suc_std": picked["suc_std"], "search_rank": picked["search_rank"],
                             "search_suc": picked["search_suc"], "genome": picked["genome"]}
@@ -522,10 +525,7 @@ def _stage_report(out: Path, cfg: DemoConfig, outputs: Mapping[str, Mapping[str,
     best_evo, best_rand = float(outputs["search"]["best_suc"]), float(outputs["search_random"]["best_suc"])
     reeval = {k: outputs[k].get("reeval") for k in ("search", "search_random")}
     reevaluated = all(reeval.values())
-    # the verdict on the re-evaluated scores where both searches have them: a noisy fitness's winner's curse is then
-    # paid by both (issue 17: evolution's lead on the search score alone flips with the seed)
-    cmp_evo, cmp_rand = ((float(reeval["search"]["suc"]), float(reeval["search_random"]["suc"])) if reevaluated
-                         else (best_evo, best_rand))
+    cmp_evo, cmp_rand = compared_search_scores(reeval if reevaluated else None, best_evo, best_rand)
     prec = {n: float(results[TRACKERS[n][0]]["prec"]) for n in names}
     stage_seconds = {s: round(float(seconds.get(s, 0.0)), 2) for s in STAGES if s != "report"}
     summary: Dict[str, Any] = {

@@ -6,11 +6,11 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from asearch.errors import ASearchError
 
-__all__ = ["TRACKERS", "search_records", "plot_search_comparison", "render_demo_report"]
+__all__ = ["TRACKERS", "search_records", "plot_search_comparison", "compared_search_scores", "render_demo_report"]
 
 PathLike = Union[str, Path]
 
@@ -110,12 +110,21 @@ def _search_table(summary: Mapping[str, Any], outputs: Mapping[str, Any]) -> Lis
     return lines
 
 
+def compared_search_scores(reeval: Optional[Mapping[str, Any]], search_best: float, random_best: float
+                           ) -> Tuple[float, float]:
+    """The SUC of evolution's and random search's picks that the demo's verdict compares: their re-evaluated scores
+    when both searches have them (``reeval``: per search ``{"suc", ...}``; a noisy fitness's winner's curse is then
+    paid by both, issue 17), else the best search scores."""
+    if reeval:
+        return float(reeval["search"]["suc"]), float(reeval["search_random"]["suc"])
+    return float(search_best), float(random_best)
+
+
 def _search_goal(summary: Mapping[str, Any]) -> str:
     """The report's line on evolution vs random, on the re-evaluated scores where the searches have them."""
     g = summary["goals"]
     re = summary.get("reeval")
-    evo, rand = (re["search"]["suc"], re["search_random"]["suc"]) if re else (summary["suc_search_best"],
-                                                                           summary["suc_random_best"])
+    evo, rand = compared_search_scores(re, summary["suc_search_best"], summary["suc_random_best"])
     line = (f"- Searched subnet at least as good as the best random one (validation SUC, "
             f"{'re-evaluated' if re else 'search score'}): **{'yes' if g['search_at_least_random'] else 'no'}** "
             f"({_pct(evo)} vs {_pct(rand)}, margin {100 * g['search_minus_random']:+.1f} points")

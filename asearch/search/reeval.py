@@ -25,7 +25,7 @@ from asearch.errors import ConfigError
 from asearch.io import atomic_write_json, atomic_write_text
 from asearch.search.fitness import FITNESS_MODES, ValidationConfig
 
-__all__ = ["ReevalConfig", "FinalConfig", "reevaluate", "REEVAL_FILE"]
+__all__ = ["ReevalConfig", "FinalConfig", "reevaluate", "reevaluation_pick", "REEVAL_FILE"]
 
 REEVAL_FILE = "reeval.json"
 
@@ -54,6 +54,12 @@ class FinalConfig:
     """Section ``final`` of the search YAML: what happens after the last generation."""
 
     reeval: ReevalConfig = field(default_factory=ReevalConfig)
+
+
+def reevaluation_pick(results: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """The re-evaluated candidate ``best.json`` takes: the highest re-evaluated SUC, ties to the better search rank
+    (``results``: the entries of ``reeval.json``)."""
+    return max(results, key=lambda r: (r["suc"], -r["search_rank"]))
 
 
 def reeval_fitness(fitness: Any, cfg: ReevalConfig) -> Any:
@@ -115,7 +121,7 @@ def reevaluate(engine: Any, fitness: Any, cfg: ReevalConfig, progress: bool = Tr
         bar.close()
     results.sort(key=lambda r: r["search_rank"])
     atomic_write_text(out_dir / "reeval.csv", _csv(results))
-    best = max(results, key=lambda r: (r["suc"], -r["search_rank"]))
+    best = reevaluation_pick(results)
     record = top[best["search_rank"] - 1]
     arch = engine.architecture(record)
     arch.reevaluation = ValidationRecord(suc=min(max(best["suc"], 0.0), 1.0), suc_std=best["suc_std"], **protocol)
