@@ -18,8 +18,9 @@ the graph through the scale so that ``backward`` works).
 Global negatives under DDP (``gather=True``, config key ``contrastive_gather``; CLIP's ``gather_with_grad``): in
 training mode inside a process group of more than one process, every rank all-gathers e_v, e_l and the mask of all
 ranks (rank order) and computes the loss of the whole global batch, so each pair has the global batch as negatives.
-The gather passes gradients back to the local embeddings summed over the ranks (all of them differentiate the same
-loss), which DDP's gradient averaging turns into exactly the gradient of one process on the whole batch. Without a
+The gather carries no autograd; each rank's own rows keep their graph with the gradient scaled by the world size
+(:func:`gather_rows`), which DDP's gradient averaging turns into exactly the gradient of one process on the whole
+batch. Without a
 process group, or in eval mode, nothing is gathered (the single-process result is unchanged).
 """
 from __future__ import annotations
@@ -41,24 +42,31 @@ def _world_size() -> int:
 
 def gather_rows(*tensors: torch.Tensor) -> Tuple[torch.Tensor, ...]:
     """Each tensor (b_r × ... on rank r, same b_r for all tensors of a rank) concatenated over the ranks in rank
-    order; a collective call. Gradients flow back to this rank's rows (summed over the ranks, see
-    :func:`torch.distributed.nn.functional.all_gather`). Ranks may hold different b_r (rows are padded for the
-    transfer)."""
-    from torch.distributed.nn.functional import all_gather
+    order; a collective call. Ranks may hold different b_r (rows are padded for the transfer).
 
+    The transfer carries no autograd (no collective runs in the backward pass): this rank's own slot is its local
+    tensor, with its gradient scaled by the world size W (``W·t − (W − 1)·t.detach()``: the value of ``t``). Every
+    rank differentiates the same global loss, so the sum over the ranks of their gradients on rank r's rows is W
+    times this rank's own; DDP's averaging then gives the gradient of one process on the whole batch."""
+    world, rank = _world_size(), dist.get_rank()
     b = tensors[0].shape[0]
-    sizes = [torch.zeros(1, dtype=torch.long, device=tensors[0].device) for _ in range(_world_size())]
-    dist.all_gather(sizes, torch.tensor([b], dtype=torch.long, device=tensors[0].device))
+    device = tensors[0].device
+    sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
+    dist.all_gather(sizes, torch.tensor([b], dtype=torch.long, device=device))
     counts = [int(n.item()) for n in sizes]
     most = max(counts)
     out = []
     for t in tensors:
         if t.shape[0] != b:
             raise ValueError(f"gather_rows: tensors hold {b} and {t.shape[0]} rows")
+        sent = t.detach()
         if most > b:
-            t = torch.cat([t, t.new_zeros((most - b,) + tuple(t.shape[1:]))])
-        parts = all_gather(t.contiguous())
-        out.append(torch.cat([part[:n] for part, n in zip(parts, counts)]))
+            sent = torch.cat([sent, sent.new_zeros((most - b,) + tuple(t.shape[1:]))])
+        parts = [torch.empty_like(sent) for _ in range(world)]
+        dist.all_gather(parts, sent.contiguous())
+        pieces = [part[:n] for part, n in zip(parts, counts)]
+        pieces[rank] = t * world - t.detach() * (world - 1) if t.is_floating_point() else t
+        out.append(torch.cat(pieces))
     return tuple(out)
 
 
