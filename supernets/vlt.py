@@ -60,10 +60,12 @@ class SupernetConfig:
 
     ``template_size``/``search_size`` are the nominal crop sizes (cost and export); ``language_dim`` is d for
     sentences (768 for BERT-base) or 4d for attribute words; ``contrastive_stages`` lists ``branch.sN`` stages whose
-    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``variant`` is ``asymmetric`` or ``symmetric``;
-    ``input_format`` what the stem expects (:mod:`supernets.pixels`): ``imagenet_rgb`` or ``spos_bgr`` (the official
-    SPOS ImageNet weights: BGR 0..255); a tracker model config that leaves it out (or null) gets ``spos_bgr`` with
-    ``spos_checkpoint`` and ``imagenet_rgb`` without (:func:`trackers.registry.resolve_input_format`).
+    ModaMixer gets the contrastive loss (default Table 11 ⑦); ``contrastive_gather``: under DDP the contrastive
+    loss takes its negatives from the global batch (all ranks, see :mod:`supernets.contrastive`); ``variant`` is
+    ``asymmetric`` or ``symmetric``; ``input_format`` what the stem expects (:mod:`supernets.pixels`):
+    ``imagenet_rgb`` or ``spos_bgr`` (the official SPOS ImageNet weights: BGR 0..255); a tracker model config that
+    leaves it out (or null) gets ``spos_bgr`` with ``spos_checkpoint`` and ``imagenet_rgb`` without
+    (:func:`trackers.registry.resolve_input_format`).
     """
 
     width_mult: float = 1.0
@@ -73,6 +75,7 @@ class SupernetConfig:
     shared_branches: bool = True
     contrastive_stages: Tuple[str, ...] = ("template.s1", "search.s1")
     contrastive_init_scale: float = 1.0 / 0.07
+    contrastive_gather: bool = False
     roi_output: int = 7
     affine_bn: bool = False
     variant: str = "asymmetric"
@@ -167,7 +170,12 @@ class VLTNetwork(nn.Module):
     """Common body of :class:`VLTSupernet` and :class:`supernets.subnet.VLTSubnet` (which holds fewer choices).
 
     ``layer_choices(backbone_name, layer)`` and ``mixer_choices(branch, stage)`` say which blocks to build.
+    ``lr_mult_exempt``: a tracker that holds this network as its ``backbone`` slows only the SPOS backbone with
+    ``lr_mult: {backbone: m}``; the ModaMixers and the contrastive scale are new modules and keep the full rate
+    unless a prefix names them (see :mod:`asearch.training.optim`).
     """
+
+    lr_mult_exempt: Tuple[str, ...] = ("mixers", "contrastive")
 
     def __init__(self, config: SupernetConfig,
                  layer_choices: Optional[Callable[[str, int], Iterable[int]]] = None,
@@ -193,7 +201,7 @@ class VLTNetwork(nn.Module):
             ])
             for br in BRANCHES
         })
-        self.contrastive = (ContrastiveAlignment(config.contrastive_init_scale)
+        self.contrastive = (ContrastiveAlignment(config.contrastive_init_scale, gather=config.contrastive_gather)
                             if config.contrastive_stages else None)
         self.pixels = PixelNormalise(config.input_format)
 

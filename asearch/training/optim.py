@@ -3,7 +3,16 @@
 Parameter groups come from name prefixes: ``lr_mult: {"backbone": 0.1}`` puts every parameter whose name is
 ``backbone`` or starts with ``backbone.`` in a group at 0.1x the learning rate (the official VLT_SCAR recipe trains
 the backbone at 0.1x the rest). The longest matching prefix wins; a prefix that matches no parameter is an error
-(a typo would otherwise silently train the backbone at full rate).
+(a typo would otherwise silently train the backbone at full rate). A module may fence off some of its submodules
+with a class attribute ``lr_mult_exempt`` (names relative to it): a prefix reaches the parameters inside a fenced
+submodule only when it names that submodule or something inside it. The VLT network fences ``mixers`` and
+``contrastive``, so in VLT_SCAR / VLT_TT (where it sits at ``backbone``) ``lr_mult: {backbone: 0.1}`` slows the SPOS
+backbone but not the ModaMixers and the logit scale; ``backbone.mixers: 0.1`` slows those too.
+
+Weight decay (CLIP / timm practice): ``weight_decay`` for every parameter but biases, the weights and biases of
+normalisation layers (by module type: :data:`NORM_TYPES`) and the parameters a module lists in a class attribute
+``no_weight_decay`` (the contrastive logit scale), which get 0. Parameters are grouped by (lr multiplier, weight
+decay); with ``weight_decay`` 0 the decay split makes no extra group.
 
 Schedules are per optimizer step: an optional linear warm-up from ``warmup_start * lr`` to ``lr`` over
 ``warmup_steps`` steps, then ``constant``, ``cosine`` (down to ``min_lr_ratio * lr``), ``step`` (times ``gamma`` at
@@ -13,44 +22,81 @@ SiamCAR's ``np.logspace`` decay made per step).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Set, Tuple
 
 import torch
 from torch import nn
 
 from asearch.errors import ConfigError
 
-__all__ = ["param_groups", "build_optimizer", "ScheduleFactor", "build_scheduler", "OPTIMIZERS", "SCHEDULES"]
+__all__ = ["param_groups", "no_decay_names", "NORM_TYPES", "build_optimizer", "ScheduleFactor", "build_scheduler",
+           "OPTIMIZERS", "SCHEDULES"]
 
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "log")
+
+
+#: module types whose parameters never get weight decay (BatchNorm/InstanceNorm via _NormBase, GroupNorm, LayerNorm,
+#: LocalResponseNorm, and RMSNorm where torch has it)
+NORM_TYPES: Tuple[type, ...] = tuple(t for t in (
+    nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm, getattr(nn, "RMSNorm", None))
+    if t is not None)
 
 
 def _matches(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-def param_groups(model: nn.Module, lr: float, lr_mult: Dict[str, float]) -> List[Dict[str, Any]]:
-    """Split the trainable parameters of ``model`` into groups by name prefix.
+def _fences(model: nn.Module) -> List[str]:
+    """Full names of the submodules fenced off by an ``lr_mult_exempt`` class attribute somewhere in ``model``."""
+    out = []
+    for mod_name, module in model.named_modules():
+        for rel in getattr(module, "lr_mult_exempt", ()):
+            out.append(f"{mod_name}.{rel}" if mod_name else rel)
+    return out
 
-    Returns a list of ``{"params", "lr", "lr_mult", "name"}`` dicts: first the parameters matching no prefix (at
-    ``lr``, ``lr_mult`` 1; left out when empty), then one group per prefix in the order given. Frozen parameters
-    (``requires_grad=False``) are left out. Raises :class:`ConfigError` for a prefix that matches nothing.
+
+def _reaches(name: str, prefix: str, fences: Sequence[str]) -> bool:
+    """Whether the ``lr_mult`` prefix applies to parameter ``name``: it matches, and every fence around ``name``
+    is named by the prefix (or lies above it)."""
+    if not _matches(name, prefix):
+        return False
+    return all(_matches(prefix, fence) for fence in fences if _matches(name, fence))
+
+
+def no_decay_names(model: nn.Module) -> Set[str]:
+    """Names of the parameters that get no weight decay: biases, every parameter of a :data:`NORM_TYPES` module and
+    those a module lists in its ``no_weight_decay`` class attribute (e.g. the contrastive logit scale)."""
+    out: Set[str] = set()
+    for mod_name, module in model.named_modules():
+        skip = set(getattr(module, "no_weight_decay", ()))
+        for pname, _ in module.named_parameters(recurse=False):
+            if pname == "bias" or pname in skip or isinstance(module, NORM_TYPES):
+                out.add(f"{mod_name}.{pname}" if mod_name else pname)
+    return out
+
+
+def param_groups(model: nn.Module, lr: float, lr_mult: Dict[str, float],
+                 weight_decay: float = 0.0) -> List[Dict[str, Any]]:
+    """Split the trainable parameters of ``model`` into groups by name prefix and weight decay.
+
+    Returns a list of ``{"params", "lr", "lr_mult", "weight_decay", "name"}`` dicts: first the parameters matching
+    no prefix (at ``lr``, ``lr_mult`` 1; left out when empty), then one group per prefix in the order given; with
+    ``weight_decay`` > 0 each is followed by its ``"<name>.no_decay"`` group (weight decay 0, see
+    :func:`no_decay_names`), left out when empty. Frozen parameters (``requires_grad=False``) are left out. Raises
+    :class:`ConfigError` for a prefix that matches nothing.
     """
     prefixes = sorted(lr_mult, key=len, reverse=True)
-    buckets: Dict[str, list] = {p: [] for p in lr_mult}
-    rest: list = []
+    fences = _fences(model)
+    no_decay = no_decay_names(model) if weight_decay > 0 else set()
+    buckets: Dict[Tuple[str, bool], list] = {}
     all_names = []
     for name, param in model.named_parameters():
         all_names.append(name)
         if not param.requires_grad:
             continue
-        for prefix in prefixes:
-            if _matches(name, prefix):
-                buckets[prefix].append(param)
-                break
-        else:
-            rest.append(param)
+        owner = next((p for p in prefixes if _reaches(name, p, fences)), None)
+        buckets.setdefault((owner or "", name in no_decay), []).append(param)
     for prefix in lr_mult:
         if not any(_matches(n, prefix) for n in all_names):
             tops = sorted({n.split(".")[0] for n in all_names})
@@ -59,11 +105,13 @@ def param_groups(model: nn.Module, lr: float, lr_mult: Dict[str, float]) -> List
                 f"(top-level modules: {', '.join(tops)})"
             )
     groups: List[Dict[str, Any]] = []
-    if rest:
-        groups.append({"params": rest, "lr": lr, "lr_mult": 1.0, "name": "default"})
-    for prefix, mult in lr_mult.items():
-        if buckets[prefix]:
-            groups.append({"params": buckets[prefix], "lr": lr * float(mult), "lr_mult": float(mult), "name": prefix})
+    for prefix, mult in [("", 1.0)] + [(p, float(m)) for p, m in lr_mult.items()]:
+        for skip in (False, True):
+            params = buckets.get((prefix, skip))
+            if params:
+                name = (prefix or "default") + (".no_decay" if skip else "")
+                groups.append({"params": params, "lr": lr * mult, "lr_mult": mult,
+                               "weight_decay": 0.0 if skip else float(weight_decay), "name": name})
     if not groups:
         raise ConfigError("the model has no trainable parameter (every parameter has requires_grad=False)")
     return groups
@@ -74,9 +122,9 @@ def build_optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
 
     ``cfg`` is a :class:`~asearch.training.trainer.TrainConfig` (fields ``optimizer, lr, momentum, nesterov,
     betas, weight_decay, lr_mult``). Build it on the bare model, before any DDP wrapping (names then carry no
-    ``module.`` prefix).
+    ``module.`` prefix). Each group carries its own weight decay (see :func:`param_groups`).
     """
-    groups = param_groups(model, cfg.lr, dict(cfg.lr_mult))
+    groups = param_groups(model, cfg.lr, dict(cfg.lr_mult), cfg.weight_decay)
     kind = cfg.optimizer.lower()
     if kind == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,

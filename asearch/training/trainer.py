@@ -433,13 +433,31 @@ class Trainer:
         return out
 
     def _forward(self, call: Callable[[], Tuple[Any, Dict[str, float]]]) -> Tuple[torch.Tensor, Dict[str, float]]:
-        """``call()`` under autocast, its loss checked (a scalar, finite)."""
+        """``call()`` under autocast, its loss checked (a scalar, finite).
+
+        Under DDP the ranks exchange their losses before any backward (one all-reduce of ``world_size`` floats), so
+        a non-finite loss on one rank stops every rank with the same :class:`FloatingPointError` instead of leaving
+        the others waiting in the gradient all-reduce.
+        """
         with torch.autocast(device_type=self.device.type, dtype=self.amp_dtype or torch.float32,
                             enabled=self.amp_dtype is not None):
             loss, stats = call()
         if not torch.is_tensor(loss) or loss.dim() != 0:
             raise TypeError(f"{type(self.actor).__name__} must return a scalar loss tensor, got {loss!r}")
-        if not torch.isfinite(loss.detach()):
+        if is_distributed():
+            losses = torch.zeros(self.world_size, dtype=torch.float32, device=self.device)
+            losses[self.rank] = loss.detach().float()
+            dist.all_reduce(losses)  # each slot has one contributor: a NaN or inf stays as it is
+            values = [float(v) for v in losses.cpu()]
+            bad = [r for r, v in enumerate(values) if not np.isfinite(v)]
+            if bad:
+                if self.rank in bad:
+                    log.error("step %d, rank %d: the loss is %s (stats: %s)", self.step, self.rank,
+                              values[self.rank], stats)
+                raise FloatingPointError(f"step {self.step}: the loss is not finite on rank(s) "
+                                         f"{', '.join(map(str, bad))} of {self.world_size} (losses by rank: {values});"
+                                         " every rank stops; lower the learning rate or check the data of this batch")
+        elif not torch.isfinite(loss.detach()):
             raise FloatingPointError(f"step {self.step}: the loss is {loss.item()} (stats: {stats}); "
                                      "lower the learning rate or check the data of this batch")
         return loss, stats

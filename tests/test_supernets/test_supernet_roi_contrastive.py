@@ -68,3 +68,16 @@ def test_contrastive_alignment_scale_and_mask():
     assert head.logit_scale.grad is not None
     big = ContrastiveAlignment(1000.0)
     assert big.scale.item() == pytest.approx(100.0)  # CLIP clamp
+
+
+def test_contrastive_gather_single_process_unchanged_and_configurable():
+    from supernets.vlt import SupernetConfig, VLTSupernet
+
+    gen = torch.Generator().manual_seed(3)
+    e_v, e_l = torch.randn(4, 3, generator=gen), torch.randn(4, 3, generator=gen)
+    mask = torch.tensor([True, False, True, True])
+    plain = ContrastiveAlignment(gather=False)(e_v, e_l, mask)
+    for module in (ContrastiveAlignment(gather=True).train(), ContrastiveAlignment(gather=True).eval()):
+        assert torch.equal(module(e_v, e_l, mask), plain)  # no process group: nothing is gathered
+    net = VLTSupernet(SupernetConfig(width_mult=0.25, language_dim=8, contrastive_gather=True))
+    assert net.contrastive.gather and not VLTSupernet(SupernetConfig(width_mult=0.25, language_dim=8)).contrastive.gather

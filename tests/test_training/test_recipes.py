@@ -341,9 +341,15 @@ def test_every_vlt_scar_and_siamcar_training_yaml_loads_and_tiny_ones_build():
     assert {"vlt_scar/supernet.yaml", "vlt_scar/retrain.yaml", "vlt_scar/tiny_supernet.yaml",
             "vlt_scar/tiny_retrain.yaml", "siamcar/siamcar.yaml", "siamcar/tiny.yaml"} <= set(loaded)
     paper = loaded["vlt_scar/supernet.yaml"]
-    assert paper.train.steps * paper.train.batch_size == 5 * 1_200_000 == 5 * paper.data.pairs_per_epoch
+    gpus = 4  # the released setup (SOTS VLT_SCAR.yaml: 16 pairs per GPU on 4 GPUs); batch_size is per process
+    assert paper.train.batch_size == 16
+    assert paper.train.steps * paper.train.batch_size * gpus == 5 * 1_200_000 == 5 * paper.data.pairs_per_epoch
+    assert paper.train.warmup_steps * paper.train.batch_size * gpus == paper.data.pairs_per_epoch  # one epoch
     assert paper.train.lr_mult == {"backbone": 0.1} and paper.data.no_language_share == 0.5
     assert paper.loss["loc_weight"] == 3.0 and paper.model["supernet"]["language_dim"] == 768
     retrain = loaded["vlt_scar/retrain.yaml"]
-    assert retrain.model["genome"] is None and retrain.train.steps * 32 == 20 * retrain.data.pairs_per_epoch
+    assert retrain.model["genome"] is None
+    assert retrain.train.steps * retrain.train.batch_size * gpus == 20 * retrain.data.pairs_per_epoch
+    assert retrain.train.warmup_steps * retrain.train.batch_size * gpus == 5 * retrain.data.pairs_per_epoch
+    assert retrain.train.lr_mult == {"backbone": 0.1, "backbone.mixers": 0.1}
     assert loaded["siamcar/siamcar.yaml"].language.enabled is False

@@ -68,22 +68,27 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_ddp_two_cpu_processes_same_paths_and_weights(tmp_path):
+def _run_ddp_workers(out: Path, mode: str = "train", timeout: float = 90.0) -> None:
+    """Two gloo ranks of ``ddp_worker.py OUT MODE`` on a free port; fails (killing both) past ``timeout``."""
     here = Path(__file__).resolve().parent
     env = dict(os.environ, MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()), WORLD_SIZE="2",
                OMP_NUM_THREADS="1", PYTHONPATH=str(here) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    procs = [subprocess.Popen([sys.executable, str(here / "ddp_worker.py"), str(tmp_path)],
+    procs = [subprocess.Popen([sys.executable, str(here / "ddp_worker.py"), str(out), mode],
                               env=dict(env, RANK=str(r), LOCAL_RANK=str(r)), stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for r in range(2)]
     outputs = []
     for p in procs:
         try:
-            outputs.append(p.communicate(timeout=90)[0])
+            outputs.append(p.communicate(timeout=timeout)[0])
         except subprocess.TimeoutExpired:
             for q in procs:
                 q.kill()
-            pytest.fail("DDP workers did not finish in 90 s")
+            pytest.fail(f"DDP workers ({mode}) did not finish in {timeout:.0f} s")
     assert all(p.returncode == 0 for p in procs), "\n".join(outputs)
+
+
+def test_ddp_two_cpu_processes_same_paths_and_weights(tmp_path):
+    _run_ddp_workers(tmp_path)
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2))
     assert r0["world_size"] == 2 and len(r0["genomes"]) == 3
     assert r0["genomes"] == r1["genomes"]  # the same path on every rank at every step, without communication
@@ -108,3 +113,33 @@ def test_ddp_two_cpu_processes_same_paths_and_weights(tmp_path):
     ckpt = torch.load(run / "checkpoints" / "latest.pt")
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
     assert len((run / "train_log.csv").read_text().splitlines()) == 4
+
+
+def test_ddp_nonfinite_loss_on_one_rank_stops_both(tmp_path):
+    _run_ddp_workers(tmp_path, "nan")  # no hang: both ranks return within the timeout
+    errors = [(tmp_path / f"error{r}.txt").read_text() for r in range(2)]
+    assert errors[0] == errors[1]  # the same error on every rank
+    assert errors[0].startswith("step 1: the loss is not finite on rank(s) 1 of 2 (losses by rank: [")
+    assert "nan]" in errors[0] and "every rank stops" in errors[0]
+    assert [(tmp_path / f"steps{r}.txt").read_text() for r in range(2)] == ["1", "1"]  # only step 0 updated
+
+
+def test_ddp_contrastive_gather_equals_whole_batch(tmp_path):
+    from ddp_worker import gather_batch
+
+    from supernets.contrastive import ContrastiveAlignment
+
+    _run_ddp_workers(tmp_path, "gather")
+    x_v, x_l, mask, proj_v, proj_l = gather_batch()
+    align = ContrastiveAlignment(gather=True).train()  # no process group here: nothing to gather
+    loss = align(proj_v(x_v), proj_l(x_l), mask)
+    loss.backward()
+    expected = [p.grad.flatten().tolist() for p in list(proj_v.parameters()) + list(proj_l.parameters())
+                + [align.logit_scale]]
+    for r in range(2):
+        got = json.loads((tmp_path / f"gather{r}.json").read_text())
+        assert got["loss"] == pytest.approx(float(loss.detach()), abs=1e-6)  # every rank: the loss of the whole batch
+        for g, e in zip(got["grads"], expected):
+            assert g == pytest.approx(e, abs=1e-6)  # DDP-averaged gradients = one process on the whole batch
+    local = ContrastiveAlignment(gather=False)(proj_v(x_v[:4]), proj_l(x_l[:4]), mask[:4])
+    assert abs(float(local.detach()) - float(loss.detach())) > 1e-3  # the check is not vacuous: local negatives differ

@@ -45,11 +45,78 @@ def test_build_optimizer_kinds():
     sgd = build_optimizer(net, TrainConfig(optimizer="sgd", lr=0.2, momentum=0.8, nesterov=True, weight_decay=0.01,
                                            lr_mult={"backbone": 0.1}))
     assert isinstance(sgd, torch.optim.SGD)
-    assert [g["lr"] for g in sgd.param_groups] == pytest.approx([0.2, 0.02])
+    assert [g["name"] for g in sgd.param_groups] == ["default", "default.no_decay", "backbone", "backbone.no_decay"]
+    assert [g["lr"] for g in sgd.param_groups] == pytest.approx([0.2, 0.2, 0.02, 0.02])
+    assert [g["weight_decay"] for g in sgd.param_groups] == [0.01, 0.0, 0.01, 0.0]  # Linear biases: no decay
     assert sgd.param_groups[0]["nesterov"] and sgd.param_groups[0]["momentum"] == 0.8
     adamw = build_optimizer(net, TrainConfig(optimizer="AdamW", lr=1e-3, betas=(0.8, 0.9), weight_decay=0.05))
     assert isinstance(adamw, torch.optim.AdamW)
     assert adamw.param_groups[0]["betas"] == (0.8, 0.9) and adamw.param_groups[0]["weight_decay"] == 0.05
+    plain = build_optimizer(net, TrainConfig(weight_decay=0.0, lr_mult={"backbone": 0.1}))
+    assert [g["name"] for g in plain.param_groups] == ["default", "backbone"]  # no decay split without decay
+
+
+class Fenced(nn.Module):
+    """Stands in for the VLT network: ``mixers`` and ``contrastive`` fenced off from a prefix above them."""
+
+    lr_mult_exempt = ("mixers", "contrastive")
+
+    def __init__(self):
+        super().__init__()
+        from supernets.contrastive import ContrastiveAlignment
+
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.mixers = nn.ModuleList([nn.Conv2d(4, 4, 1, bias=False), nn.GroupNorm(2, 4)])
+        self.contrastive = ContrastiveAlignment()
+
+
+class Tracker(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.backbone = Fenced()
+        self.head = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))
+
+
+def _per_param(opt, model):
+    names = {id(p): n for n, p in model.named_parameters()}
+    return {names[id(p)]: (round(g["lr"], 12), g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+
+
+def test_weight_decay_and_lr_per_parameter():
+    model = Tracker()
+    got = _per_param(build_optimizer(model, TrainConfig(lr=0.1, weight_decay=1e-4, lr_mult={"backbone": 0.1})), model)
+    assert got == {
+        "backbone.conv.weight": (0.01, 1e-4), "backbone.conv.bias": (0.01, 0.0),  # slowed backbone conv
+        "backbone.bn.weight": (0.01, 0.0), "backbone.bn.bias": (0.01, 0.0),
+        "backbone.mixers.0.weight": (0.1, 1e-4),  # fenced: the full rate under lr_mult.backbone
+        "backbone.mixers.1.weight": (0.1, 0.0), "backbone.mixers.1.bias": (0.1, 0.0),  # GroupNorm
+        "backbone.contrastive.logit_scale": (0.1, 0.0),  # no decay on the logit scale
+        "head.0.weight": (0.1, 1e-4), "head.0.bias": (0.1, 0.0),
+        "head.1.weight": (0.1, 0.0), "head.1.bias": (0.1, 0.0),  # LayerNorm
+    }
+    named = _per_param(build_optimizer(model, TrainConfig(lr=0.1, weight_decay=1e-4, lr_mult={
+        "backbone": 0.1, "backbone.mixers": 0.5})), model)
+    assert named["backbone.mixers.0.weight"] == (0.05, 1e-4)  # a prefix that names the fence
+    assert named["backbone.contrastive.logit_scale"] == (0.1, 0.0)
+    assert named["backbone.conv.weight"] == (0.01, 1e-4)
+
+
+def test_vlt_scar_mixers_and_contrastive_outside_backbone_prefix():
+    from trackers.registry import build_model, model_config
+
+    model = build_model(model_config({
+        "name": "vlt_scar", "template_size": 63, "search_size": 127, "neck": {"channels": 16, "center_size": 7},
+        "head": {"num_convs": 1, "gn_groups": 4}, "supernet": {"width_mult": 0.25, "language_dim": 8}}),
+        pretrained=False)
+    got = _per_param(build_optimizer(model, TrainConfig(lr=1.0, weight_decay=1e-4, lr_mult={"backbone": 0.1})), model)
+    for name, (lr, wd) in got.items():
+        fenced = name.startswith(("backbone.mixers.", "backbone.contrastive."))
+        assert lr == pytest.approx(0.1 if name.startswith("backbone.") and not fenced else 1.0), name
+    assert got["backbone.contrastive.logit_scale"] == (1.0, 0.0)
+    assert got["backbone.mixers.template.0.linear.weight"] == (1.0, 1e-4)
+    assert got["backbone.mixers.template.0.linear.bias"] == (1.0, 0.0)
+    assert got["backbone.backbones.shared.first_conv.0.weight"] == (0.1, 1e-4)
 
 
 def test_schedule_values_by_hand():
@@ -74,7 +141,7 @@ def test_scheduler_keeps_lr_mult_and_round_trips():
     for _ in range(5):
         opt.step()
         sched.step()
-    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.01])  # 0.01 ** 0.5 = 0.1
+    assert [g["lr"] for g in opt.param_groups] == pytest.approx([0.1, 0.1, 0.01, 0.01])  # 0.01 ** 0.5 = 0.1
     state = sched.state_dict()
     sched2 = build_scheduler(build_optimizer(Net(), cfg), cfg)
     sched2.load_state_dict(state)

@@ -89,8 +89,9 @@ class MixerConfig:
 
     ``language_dim``: d of the language vectors (768 BERT-base, 384 the packaged MiniLM; 4d for attribute words);
     ``affine_bn``: affine BatchNorms in the mixer blocks (the supernet's are not); ``contrastive_stages``: mixer
-    positions with the contrastive loss (``template.s1`` = first position); ``roi_output``: ROI-align samples per
-    side for e_v and the template-language vector.
+    positions with the contrastive loss (``template.s1`` = first position); ``contrastive_gather``: global
+    negatives under DDP (see :mod:`supernets.contrastive`); ``roi_output``: ROI-align samples per side for e_v and
+    the template-language vector.
     """
 
     every: int = 3
@@ -98,6 +99,7 @@ class MixerConfig:
     affine_bn: bool = False
     contrastive_stages: List[str] = field(default_factory=lambda: ["template.s1", "search.s1"])
     contrastive_init_scale: float = 1.0 / 0.07
+    contrastive_gather: bool = False
     roi_output: int = 3
 
 
@@ -240,6 +242,7 @@ class VLTOST(OSTrack):
         contrastive_stages: e.g. ``("template.s1", "search.s1")``; empty: no contrastive loss.
         contrastive_init_scale: initial logit scale (CLIP: 1/0.07).
         roi_output: ROI-align samples per side.
+        contrastive_gather: global negatives under DDP (:class:`~supernets.contrastive.ContrastiveAlignment`).
     """
 
     uses_language = True
@@ -247,7 +250,7 @@ class VLTOST(OSTrack):
     def __init__(self, backbone: VisionTransformerCE, head: CenterHead, language_dim: int = 768, mixer_every: int = 3,
                  genome: Any = None, affine_bn: bool = False,
                  contrastive_stages: Sequence[str] = ("template.s1", "search.s1"),
-                 contrastive_init_scale: float = 1.0 / 0.07, roi_output: int = 3):
+                 contrastive_init_scale: float = 1.0 / 0.07, roi_output: int = 3, contrastive_gather: bool = False):
         super().__init__(backbone, head)
         if mixer_every < 1 or backbone.depth // mixer_every < 1:
             raise ArchitectureError(f"mixer_every must be in 1..{backbone.depth}, got {mixer_every}")
@@ -272,7 +275,8 @@ class VLTOST(OSTrack):
             br: nn.ModuleList([ModaMixer(backbone.dim, self.language_dim, self.affine_bn, choices(br, k))
                                for k in range(self.num_mixers)])
             for br in BRANCHES})
-        self.contrastive = ContrastiveAlignment(contrastive_init_scale) if self.contrastive_stages else None
+        self.contrastive = (ContrastiveAlignment(contrastive_init_scale, gather=contrastive_gather)
+                            if self.contrastive_stages else None)
 
     # ----- paths ---------------------------------------------------------------------------------------------------
     def search_space(self) -> Any:
@@ -312,7 +316,8 @@ class VLTOST(OSTrack):
         """The fixed form for ``genome`` with this model's weights (ViT, head, chosen mixer blocks, Linear_k)."""
         genome = check_ost_genome(genome, self.num_mixers)
         fixed = VLTOST(copy.deepcopy(self.backbone), copy.deepcopy(self.head), self.language_dim, self.mixer_every,
-                       genome, self.affine_bn, self.contrastive_stages, 1.0 / 0.07, self.roi_output)
+                       genome, self.affine_bn, self.contrastive_stages, 1.0 / 0.07, self.roi_output,
+                       self.contrastive is not None and self.contrastive.gather)
         own = self.state_dict()
         state = fixed.state_dict()
         missing = [k for k in state if k not in own]
@@ -418,7 +423,7 @@ def build_ostrack_model(cfg: OSTrackModelConfig, pretrained: bool = True) -> OST
         return OSTrack(vit, head)
     m = cfg.mixer
     return VLTOST(vit, head, m.language_dim, m.every, cfg.genome, m.affine_bn, m.contrastive_stages,
-                  m.contrastive_init_scale, m.roi_output)
+                  m.contrastive_init_scale, m.roi_output, m.contrastive_gather)
 
 
 def _entry():
