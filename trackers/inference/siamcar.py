@@ -73,7 +73,8 @@ from asearch.errors import ArchitectureError, ConfigError
 from trackers.heads.car import score_locations
 from trackers.inference.base import BatchedTracker, clip_center_size, hann2d
 
-__all__ = ["TrackerConfig", "SiamCARTracker", "DECODERS", "FLAT_EPS"]
+__all__ = ["TrackerConfig", "SiamCARTracker", "DECODERS", "FLAT_EPS", "size_penalty", "normalise_centerness",
+           "upsample_bicubic", "released_region"]
 
 #: the decoders of ``tracker.decoder`` (module docstring)
 DECODERS = ("released", "argmax")
@@ -143,6 +144,12 @@ def normalise_centerness(cen: torch.Tensor) -> torch.Tensor:
     lo = flat.min(dim=1).values.view(-1, 1, 1, 1)
     ptp = flat.max(dim=1).values.view(-1, 1, 1, 1) - lo
     return torch.where(ptp > FLAT_EPS, (cen - lo) / ptp.clamp(min=FLAT_EPS), torch.ones_like(cen))
+
+
+def upsample_bicubic(x: torch.Tensor, size: int) -> torch.Tensor:
+    """``B×C×M×M`` -> ``B×C×size×size`` as ``cv2.resize(..., INTER_CUBIC)`` (step R3): half-pixel sampling, cubic
+    kernel ``a = -0.75``, replicated borders."""
+    return F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False)
 
 
 def released_region(hp_up: torch.Tensor, coarse_loc: torch.Tensor, template_size: int, region_s: float,
@@ -241,8 +248,8 @@ class SiamCARTracker(BatchedTracker):
                                cfg.penalty_k).unsqueeze(1)                                # B×1×M×M
         p = penalty * cls * cen                                                           # R2
         hp = p * (1.0 - cfg.window_influence) + self.window.view(1, 1, m, m) * cfg.window_influence
-        up = lambda x: F.interpolate(x, size=(u, u), mode="bicubic", align_corners=False)  # noqa: E731  R3
-        hp_up, p_up, cls_up, loc_up = up(hp)[:, 0], up(p)[:, 0], up(cls)[:, 0], up(loc)
+        hp_up, p_up, cls_up = (upsample_bicubic(x, u)[:, 0] for x in (hp, p, cls))       # R3
+        loc_up = upsample_bicubic(loc, u)
         mask = released_region(hp_up, loc, self.model.template_size, cfg.region_s, cfg.region_l)  # R4-R5
         best = (p_up * mask).reshape(b, -1).argmax(dim=1, keepdim=True)                   # R6
         pick = lambda v: v.reshape(b, -1).gather(1, best).squeeze(1)                      # noqa: E731
