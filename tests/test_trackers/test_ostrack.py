@@ -15,7 +15,8 @@ from search_spaces.genome import Genome
 from trackers.backbones.vit import (VisionTransformerCE, candidate_elimination, load_vit_weights, recover_tokens,
                                     template_center_mask)
 from trackers.heads.center import decode_boxes
-from trackers.inference.ostrack import OSTrackTracker, OSTrackTrackerConfig, clip_box, hann2d
+from trackers.inference.base import hann2d
+from trackers.inference.ostrack import OSTrackTracker, OSTrackTrackerConfig, clip_box
 from trackers.losses.ostrack import (OSTrackLoss, OSTrackLossConfig, ce_keep_ratio_at, focal_loss, gaussian_heatmap,
                                      gaussian_radius)
 from trackers.models.ostrack import OSTrackModelConfig, VLTOST, build_ostrack_model, check_ost_genome
@@ -356,7 +357,8 @@ def test_optimisation_steps_decrease_loss(outcome):
 # ----------------------------------------------------------------------------------------------------------------------
 # tracker
 def test_tracker_helpers_hand_cases():
-    assert np.allclose(hann2d(3), np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5]))
+    assert np.allclose(hann2d(3, centered=True), np.outer([0.5, 1.0, 0.5], [0.5, 1.0, 0.5]))
+    assert np.allclose(hann2d(5), np.outer(np.hanning(5), np.hanning(5)))     # SiamCAR / TransT's window
     assert np.allclose(clip_box(np.array([-5.0, 90.0, 20.0, 30.0]), 100, 200, margin=10), [0.0, 90.0, 15.0, 10.0])
     with pytest.raises(ConfigError, match="tracker.search_factor"):
         OSTrackTrackerConfig(search_factor=0)

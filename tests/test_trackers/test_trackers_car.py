@@ -86,9 +86,13 @@ def test_head_shapes_and_positive_ltrb():
     out = head(neck(zf, crop=True), neck(xf))
     assert out["cls"].shape == (2, 2, 10, 10) and out["cen"].shape == (2, 1, 10, 10)
     assert out["loc"].shape == (2, 4, 10, 10) and bool((out["loc"] > 0).all())
-    # prior: the target-class bias is -log(99), so the initial target probability is ~0.01
+    # the official CAR head (pysot/models/head/car_head.py) sets BOTH classes' bias to -log((1 - 0.01) / 0.01)
+    # = -log(99); equal biases and N(0, 0.01) weights start the 2-class softmax near 1/2
+    assert head.car.cls_logits.bias.detach().tolist() == pytest.approx([-math.log(99.0)] * 2)
     p = torch.softmax(out["cls"].detach(), 1)[:, 1]
-    assert abs(float(p.mean()) - 0.01) < 0.005
+    assert abs(float(p.mean()) - 0.5) < 0.05
+    with pytest.raises(ConfigError, match="prior_prob"):
+        CARHead(32, gn_groups=8, prior_prob=1.0)
     with pytest.raises(ConfigError, match="gn_groups"):
         CARHead(30, gn_groups=8)
 

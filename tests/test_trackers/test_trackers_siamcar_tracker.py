@@ -13,6 +13,7 @@ from asearch.errors import ArchitectureError, ConfigError
 from asearch.evaluation.results import read_results
 from trackers.heads.car import location_offset, score_locations, score_size
 from trackers.inference.siamcar import SiamCARTracker, TrackerConfig
+from trackers.losses.car import centerness_target
 from trackers.runner import run_dataset
 
 SIZE = 160
@@ -53,7 +54,10 @@ class PerfectCAR(nn.Module):
             c = torch.stack([(x1 + x2) / 2, (y1 + y2) / 2])
             cls[i, 1] = 10.0 - (locs - c).norm(dim=1) / 4.0
             loc[i] = torch.stack([locs[:, 0] - x1, locs[:, 1] - y1, x2 - locs[:, 0], y2 - locs[:, 1]]).clamp(min=0.5)
-        return {"cls": cls.view(b, 2, m, m), "cen": torch.full((b, 1, m, m), 5.0), "loc": loc.view(b, 4, m, m)}
+        # the true centerness (FCOS / SiamCAR target) as a logit: the released decoder reads the centre off the
+        # peak of cls x centerness (a flat centerness would leave it the saturated cls plateau)
+        cen = centerness_target(loc.transpose(1, 2)).clamp(1e-4, 1 - 1e-4)
+        return {"cls": cls.view(b, 2, m, m), "cen": torch.logit(cen).view(b, 1, m, m), "loc": loc.view(b, 4, m, m)}
 
 
 def make_video(folder, name, n, start, velocity, sentence=None):
@@ -102,7 +106,8 @@ def test_tracker_follows_moving_square(videos):
 
 def test_score_upsampling_keeps_the_geometry(videos):
     seq = videos[2]
-    tracker = SiamCARTracker(PerfectCAR(), TrackerConfig(score_upsample=4), device="cpu")
+    # score_upsample is the argmax decoder's option (the released decoder has its own fixed upsampling)
+    tracker = SiamCARTracker(PerfectCAR(), TrackerConfig(decoder="argmax", score_upsample=4), device="cpu")
     assert tracker.map_size == (10 - 1) * 4 + 1
     tracker.initialize(seq.frame(0), seq.boxes[0])
     for i in range(1, len(seq)):

@@ -68,8 +68,11 @@ class CARHead(nn.Module):
 
     Outputs per location: ``cls`` (``num_classes`` logits, SiamCAR: 2, background/target), ``cen`` (1 centerness
     logit, from the classification tower) and ``loc`` (``l, t, r, b`` distances in search-crop pixels, positive by
-    ``exp`` (SiamCAR) or ``relu(x) * stride``). Initialisation as SiamCAR/FCOS: conv weights N(0, 0.01), biases 0,
-    classification bias of the target class ``-log((1 - p) / p)`` with prior ``p = prior_prob``.
+    ``exp`` (SiamCAR) or ``relu(x) * stride``). Initialisation as the official CAR head (SiamCAR's
+    ``pysot/models/head/car_head.py``, from FCOS): conv weights N(0, 0.01), biases 0, then the bias of EVERY
+    classification output channel (background and target alike: it sets the whole ``cls_logits.bias``) to
+    ``-log((1 - p) / p)`` with prior ``p = prior_prob`` (0.01, ``cfg.TRAIN.PRIOR_PROB``). With a 2-class softmax
+    equal biases start both classes at probability 1/2.
     """
 
     def __init__(self, channels: int, num_convs: int = 4, num_classes: int = 2, gn_groups: int = 32,
@@ -90,8 +93,9 @@ class CARHead(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.normal_(m.weight, std=0.01)
                 nn.init.constant_(m.bias, 0.0)
-        with torch.no_grad():
-            self.cls_logits.bias[-1] = -math.log((1 - prior_prob) / prior_prob)
+        if not 0.0 < prior_prob < 1.0:
+            raise ConfigError(f"head.prior_prob must be in (0, 1), got {prior_prob}")
+        nn.init.constant_(self.cls_logits.bias, -math.log((1 - prior_prob) / prior_prob))
 
     def forward(self, x: torch.Tensor) -> Dict[str, torch.Tensor]:
         """``x`` B×C×M×M -> ``{'cls': B×K×M×M, 'cen': B×1×M×M, 'loc': B×4×M×M}``."""

@@ -29,7 +29,24 @@ from asearch.data.crops import box_to_crop, crop_square, xywh_to_xyxy
 from asearch.errors import ArchitectureError, DataError
 from asearch.runtime import resolve_device
 
-__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state", "clip_center_size"]
+__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state", "clip_center_size", "hann2d"]
+
+
+def hann2d(n: int, centered: bool = False) -> np.ndarray:
+    """The n×n 2-D Hann window, the outer product of a 1-D one: the one home of the trackers' cosine window.
+
+    ``centered=False``: ``np.hanning(n)``, ``w_i = (1 - cos(2π i / (n - 1))) / 2``, i = 0..n-1, zero at both
+    borders (SiamFC / SiamCAR / TransT: ``np.outer(np.hanning(n), np.hanning(n))``). ``centered=True``: OSTrack's
+    ``hann2d(..., centered=True)``, ``w_i = (1 - cos(2π (i + 1) / (n + 1))) / 2``, no zero at the borders.
+    """
+    if n < 1:
+        raise ValueError(f"hann2d: the window side must be >= 1, got {n}")
+    if centered:
+        i = np.arange(1, n + 1, dtype=np.float64)
+        w = 0.5 * (1.0 - np.cos(2.0 * np.pi * i / (n + 1)))
+    else:
+        w = np.hanning(n)
+    return np.outer(w, w)
 
 
 def language_fields(info: Any) -> Tuple[Optional[str], Optional[List[str]], bool]:

@@ -8,7 +8,8 @@ Per video and frame (hyperparameters in :class:`OSTrackTrackerConfig`):
    to the search size (256); the model runs template + search tokens jointly. Both sides are
    :class:`~asearch.data.crops.AreaFactorCrop`, OSTrack's ``sample_target`` rule, which the pair sampler also
    trains this family on.
-3. The score map is multiplied by a Hanning window (OSTrack's ``hann2d`` with ``centered=True``:
+3. The score map is multiplied by a Hanning window (:func:`~trackers.inference.base.hann2d` with
+   ``centered=True``, OSTrack's:
    ``w_i = (1 - cos(2π (i + 1) / (n + 1))) / 2``, i = 0..n-1, outer product), the box is read at the arg-max
    cell from the size and offset maps (:func:`trackers.heads.center.decode_boxes`), mapped back to the image
    (crop geometry of :mod:`asearch.data.crops`) and clipped: ``x1`` in ``[0, W - margin]``, ``x2`` in
@@ -19,7 +20,6 @@ image's mean colour (the toolkit's crop convention; OSTrack pads with zeros).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
@@ -29,9 +29,9 @@ import torch
 from asearch.data.crops import AreaFactorCrop, box_from_crop, crop_square
 from asearch.errors import ConfigError
 from trackers.heads.center import decode_boxes
-from trackers.inference.base import BatchedTracker
+from trackers.inference.base import BatchedTracker, hann2d
 
-__all__ = ["OSTrackTrackerConfig", "OSTrackTracker", "hann2d", "clip_box"]
+__all__ = ["OSTrackTrackerConfig", "OSTrackTracker", "clip_box"]
 
 
 @dataclass
@@ -53,13 +53,6 @@ class OSTrackTrackerConfig:
     def crop_rule(self, template_size: int, search_size: int) -> AreaFactorCrop:
         """The family's crop rule, for the tracker and the training pair sampler (the sizes do not enter it)."""
         return AreaFactorCrop(self.template_factor, self.search_factor)
-
-
-def hann2d(n: int) -> np.ndarray:
-    """OSTrack's centred 2-D Hanning window (n×n, no zero at the borders)."""
-    i = np.arange(1, n + 1, dtype=np.float64)
-    w = 0.5 * (1.0 - np.cos(2.0 * math.pi * i / (n + 1)))
-    return np.outer(w, w)
 
 
 def clip_box(box: np.ndarray, height: int, width: int, margin: float = 0.0) -> np.ndarray:
@@ -88,7 +81,7 @@ class OSTrackTracker(BatchedTracker):
         self.cfg = cfg or OSTrackTrackerConfig()
         self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
         n = model.feat_size
-        window = hann2d(n) if self.cfg.window else np.ones((n, n))
+        window = hann2d(n, centered=True) if self.cfg.window else np.ones((n, n))
         self.window = torch.tensor(window, dtype=torch.float32, device=self.device).view(1, 1, n, n)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:

@@ -8,9 +8,9 @@ Per frame and video (hyperparameters in :class:`TransTTrackerConfig`):
    ``ceil(sqrt((w + p)(h + p)))`` with ``p = (f - 1)·(w + h) / 2`` around the previous centre,
    ``f = template_factor = 2`` for the template (first frame, resized to 128) and ``f = search_factor = 4`` for the
    search crop (resized to 256).
-2. ``score = softmax(logits)[:, FOREGROUND]`` over the ``L×L`` locations; with the Hanning window ``H`` (outer
-   product of ``np.hanning(L)``): ``pscore = (1 - window_influence)·score + window_influence·H``
-   (TransT: 0.49).
+2. ``score = softmax(logits)[:, FOREGROUND]`` over the ``L×L`` locations; with the Hanning window ``H``
+   (:func:`~trackers.inference.base.hann2d`, the outer product of ``np.hanning(L)``):
+   ``pscore = (1 - window_influence)·score + window_influence·H`` (TransT: 0.49).
 3. The argmax location's box (normalised ``cx, cy, w, h`` of the search crop) times the search size, mapped back to
    the image with :func:`~asearch.data.crops.box_from_crop`. No size smoothing (TransT). The box is clipped: centre
    inside the image, sides in ``[min_size, image side]`` (TransT: 10).
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from asearch.data.crops import ContextFactorCrop, box_from_crop, crop_square
 from asearch.errors import ConfigError, DataError
 from trackers.heads.transt import FOREGROUND
-from trackers.inference.base import BatchedTracker, clip_center_size
+from trackers.inference.base import BatchedTracker, clip_center_size, hann2d
 
 __all__ = ["TransTTrackerConfig", "TransTTracker"]
 
@@ -69,8 +69,7 @@ class TransTTracker(BatchedTracker):
         super().__init__(model, featurizer, genome, device)
         self.cfg = cfg or TransTTrackerConfig()
         self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
-        hann = np.hanning(model.map_size)
-        self.window = torch.tensor(np.outer(hann, hann).reshape(-1), dtype=torch.float32, device=self.device)
+        self.window = torch.tensor(hann2d(model.map_size).reshape(-1), dtype=torch.float32, device=self.device)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
         crop, tbox, center = self.template_crop(image, box, self.crops.template_side)
