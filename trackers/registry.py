@@ -206,7 +206,8 @@ def check_language_width(featurizer: Any, model: nn.Module, cfg: Optional[Langua
                           f"{stored.get('encoder') or 'default'!r}, mode {stored.get('mode', 'sentence')}); leave "
                           "language.encoder and language.mode out of the config (or null) to use the checkpoint's")
     raise ConfigError(f"{given}, but the model of {source} expects {int(dim)} (its language_dim); change "
-                      "language.encoder or language.mode, or the model's language_dim")
+                      "language.encoder or language.mode, or leave the model's language_dim out of the config "
+                      "(it follows from language.encoder)")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -216,7 +217,9 @@ class ModelEntry:
     """One family member: configs and builders.
 
     ``build_model(cfg, pretrained) -> nn.Module``; ``build_actor(model, featurizer, loss_cfg, path_sampler)``;
-    ``build_tracker(model, tracker_cfg, featurizer, genome, device)``.
+    ``build_tracker(model, tracker_cfg, featurizer, genome, device)``. ``language_dim_key``: the dotted key of the
+    model section holding the language width (``supernet.language_dim``; ``None``: a vision-only family), filled
+    from the text encoder by :func:`trackers.language_width.resolve_language_dim`.
     """
 
     config_cls: type
@@ -225,6 +228,7 @@ class ModelEntry:
     build_model: Callable[..., nn.Module]
     build_actor: Callable[..., Any]
     build_tracker: Callable[..., Any]
+    language_dim_key: Optional[str] = None
 
 
 class Lazy:
@@ -463,13 +467,14 @@ def _build_siamcar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Modul
     return SiamCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size)
 
 
-def _family(build):
+def _family(build, language_dim_key: Optional[str] = None):
     from trackers.inference.siamcar import TrackerConfig
     from trackers.losses.car import CARLossConfig
 
     return ModelEntry(SiamCARModelConfig, CARLossConfig, TrackerConfig, build,
-                      Lazy("trackers.actors.siamcar:SiamCARActor"), Lazy("trackers.inference.siamcar:SiamCARTracker"))
+                      Lazy("trackers.actors.siamcar:SiamCARActor"), Lazy("trackers.inference.siamcar:SiamCARTracker"),
+                      language_dim_key)
 
 
-VLT_SCAR = _family(_build_vlt_scar)
+VLT_SCAR = _family(_build_vlt_scar, "supernet.language_dim")
 SIAMCAR = _family(_build_siamcar)

@@ -532,6 +532,7 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     from asearch.training.trainer import Trainer
     from trackers.registry import (build_actor, build_featurizer, build_info, build_model, check_language_width,
                                    language_record, model_config)
+    from trackers.language_width import language_dim_key, resolve_language_dim
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -573,6 +574,13 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
 
     dist_info = init_distributed(cfg.train.device)
     device = dist_info.device
+
+    # -- language first: the model's language width follows from the encoder and the mode (trackers.language_width)
+    featurizer = None
+    if language_dim_key(cfg.model) is not None and cfg.language.enabled:
+        featurizer = build_featurizer(cfg.language, device)
+    cfg.model = resolve_language_dim(cfg.model, None if featurizer is None else featurizer.dim,
+                                     cfg.language.encoder, cfg.language.mode, source)
     model_cfg = model_config(cfg.model, source)
 
     # -- the model (seeded: the initial weights are a function of the seed)
@@ -595,10 +603,8 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     if mode == "retrain" and cfg.retrain.weights:
         info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name, cfg.retrain.inherit)
 
-    # -- language, actor, data
-    featurizer = None
-    if uses_language and cfg.language.enabled:
-        featurizer = build_featurizer(cfg.language, device)
+    # -- actor, data
+    if featurizer is not None:
         check_language_width(featurizer, model, cfg.language, source=source)
     space = search_space_of(model) if mode == "pretrain" else None
     if mode == "pretrain" and space is None:

@@ -343,7 +343,8 @@ def test_every_vlt_scar_and_siamcar_training_yaml_loads_and_tiny_ones_build():
     paper = loaded["vlt_scar/supernet.yaml"]
     assert paper.train.steps * paper.train.batch_size == 5 * 1_200_000 == 5 * paper.data.pairs_per_epoch
     assert paper.train.lr_mult == {"backbone": 0.1} and paper.data.no_language_share == 0.5
-    assert paper.loss["loc_weight"] == 3.0 and paper.model["supernet"]["language_dim"] == 768
+    assert paper.loss["loc_weight"] == 3.0 and "language_dim" not in paper.model["supernet"]
+    assert paper.language.encoder == "bert-base-uncased"  # the width (768) follows from the encoder
     retrain = loaded["vlt_scar/retrain.yaml"]
     assert retrain.model["genome"] is None and retrain.train.steps * 32 == 20 * retrain.data.pairs_per_epoch
     assert loaded["siamcar/siamcar.yaml"].language.enabled is False

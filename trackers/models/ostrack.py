@@ -421,14 +421,16 @@ def build_ostrack_model(cfg: OSTrackModelConfig, pretrained: bool = True) -> OST
                   m.contrastive_init_scale, m.roi_output)
 
 
-def _entry():
+def _entry(language_dim_key: Optional[str] = None):
     from trackers.inference.ostrack import OSTrackTrackerConfig
     from trackers.losses.ostrack import OSTrackLossConfig
     from trackers.registry import Lazy, ModelEntry
 
     return ModelEntry(OSTrackModelConfig, OSTrackLossConfig, OSTrackTrackerConfig, build_ostrack_model,
-                      Lazy("trackers.actors.ostrack:OSTrackActor"), Lazy("trackers.inference.ostrack:OSTrackTracker"))
+                      Lazy("trackers.actors.ostrack:OSTrackActor"), Lazy("trackers.inference.ostrack:OSTrackTracker"),
+                      language_dim_key)
 
 
 #: registry entries (``trackers.registry.ENTRIES``: ``ostrack``, ``vlt_ost``)
-OSTRACK = VLT_OST = _entry()
+OSTRACK = _entry()
+VLT_OST = _entry("mixer.language_dim")

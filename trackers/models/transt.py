@@ -205,5 +205,6 @@ def build_transt(cfg: TransTModelConfig, pretrained: bool = True) -> TransT:
 
 _ACTOR = Lazy("trackers.actors.transt:TransTActor")
 _TRACKER = Lazy("trackers.inference.transt:TransTTracker")
-VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _ACTOR, _TRACKER)
+VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _ACTOR, _TRACKER,
+                          "supernet.language_dim")
 TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _ACTOR, _TRACKER)
