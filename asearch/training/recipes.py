@@ -26,6 +26,7 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
         - {name: lasot, root: null, split: train, ratio: 1.0, attributes: null, options: {}}
       pairs_per_epoch: 1200000         # null: the number of videos (at least one batch per process)
       no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
+      skip_missing: false              # true: leave out datasets without a root (asearch.training.sources)
       sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's;
                                        # crop sides: the family's crop rule (trackers.registry.crop_rule), as
                                        # its tracker crops (context: SiamCAR family only, = tracker.context_amount)
@@ -90,12 +91,16 @@ class DatasetSpec:
 
 @dataclass
 class DataConfig:
-    """Section ``data``: training sources, pairs per epoch, the share of language-free pairs, pair sampling."""
+    """Section ``data``: training sources, pairs per epoch, the share of language-free pairs, pair sampling.
+
+    ``skip_missing``: leave out (with a warning) the datasets whose root is not set or does not exist, and let
+    ``no_language_share`` fall back when a language group is left empty (:mod:`asearch.training.sources`)."""
 
     datasets: List[DatasetSpec] = field(default_factory=list)
     pairs_per_epoch: Optional[int] = None
     no_language_share: Optional[float] = None
     sampler: Dict[str, Any] = field(default_factory=dict)
+    skip_missing: bool = False
 
     def __post_init__(self) -> None:
         for i, ds in enumerate(self.datasets):
@@ -234,7 +239,8 @@ def mix_ratios(ratios: Sequence[float], has_language: Sequence[bool], no_languag
     without = sum(x for x, h in zip(r, has_language) if not h)
     if share > 0 and without <= 0:
         raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset without language has a "
-                          "positive ratio; add one (e.g. coco) or set data.no_language_share: null")
+                          "positive ratio; add one (e.g. coco), set data.no_language_share: null, or set "
+                          "data.skip_missing: true (it then falls back to 0)")
     if share < 1 and with_l <= 0:
         raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset with language has a "
                           "positive ratio; add one (e.g. lasot) or set data.no_language_share: null")
@@ -281,17 +287,24 @@ def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_len
     tracker section ``tracker`` (default ``cfg.tracker``): the crops the family's tracker takes."""
     from asearch.data.registry import build_dataset
     from asearch.data.sampler import PairDataset
+    from asearch.training.sources import fallback_language_share, present_datasets
     from trackers.registry import crop_rule
 
     if not cfg.data.datasets:
         raise ConfigError(f"{source}: 'data.datasets' is empty: list at least one training dataset, e.g. "
                           "[{name: synthetic, root: DIR, split: train}]")
+    specs = list(cfg.data.datasets)
+    share = cfg.data.no_language_share
+    if cfg.data.skip_missing:
+        specs = [spec for _, spec in present_datasets(specs, source)]
     sources = []
-    for spec in cfg.data.datasets:
+    for spec in specs:
         sources.append(build_dataset(spec.name, root=spec.root, split=spec.split, attributes=spec.attributes,
                                      **dict(spec.options)))
     flags = [bool(getattr(ds, "has_language", True)) for ds in sources]
-    ratios = mix_ratios([s.ratio for s in cfg.data.datasets], flags, cfg.data.no_language_share)
+    if cfg.data.skip_missing:
+        share = fallback_language_share(share, [s.ratio for s in specs], flags, source)
+    ratios = mix_ratios([s.ratio for s in specs], flags, share)
     length = cfg.data.pairs_per_epoch
     if length is None:
         length = max(sum(len(ds) for ds in sources), int(min_length))
