@@ -405,6 +405,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     """
     from supernets.subnet import load_subnet_file
     from asearch.training.trainer import load_model_state
+    from trackers.init_report import note_init
 
     _check_inherit(inherit)
     targets = _subnets(model)
@@ -425,6 +426,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
                                   f"{b.get(key)!r} (model.supernet.{key})")
     state = src.state_dict()
     load_model_state(dst, state, source=str(path))
+    note_init(dst, "inherited subnet weights (--weights)", path, len(state))
     out: Dict[str, Any] = {"path": str(path), "tensors": len(state), "tracker_tensors": 0, "tracker_model": None}
     if inherit != "all" or parts is None:
         return out
@@ -444,6 +446,9 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
                                   f"{tuple(value.shape)}, the model needs {tuple(own[key].shape)} (a different "
                                   "model.neck / model.head config? retrain.inherit=backbone skips them)")
     model.load_state_dict(tracker_state, strict=False)  # keys and shapes checked above
+    for part in sorted({k.split(".")[0] for k in tracker_state}):
+        note_init(model.get_submodule(part), f"inherited {family} {part} weights (--weights)", path,
+                  sum(1 for k in tracker_state if k.split(".")[0] == part))
     out["tracker_tensors"] = len(tracker_state)
     return out
 
@@ -545,7 +550,9 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     from asearch.training.trainer import Trainer
     from trackers.registry import (build_actor, build_featurizer, build_info, build_model, check_language_width,
                                    language_record, model_config)
+    from trackers.init_report import collect_init, init_lines, null_pretrained_warnings
     from trackers.language_width import language_dim_key, resolve_language_dim
+    from trackers.registry import get_entry
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -596,9 +603,10 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
                                      cfg.language.encoder, cfg.language.mode, source)
     model_cfg = model_config(cfg.model, source)
 
-    # -- the model (seeded: the initial weights are a function of the seed)
+    # -- the model (seeded: the initial weights are a function of the seed); what each part starts from is logged
     seed_everything(seed)
-    model = build_model(model_cfg, pretrained=True)
+    with collect_init() as init_notes:
+        model = build_model(model_cfg, pretrained=True)
     uses_language = bool(getattr(model, "uses_language", False))
     supernet = bool(getattr(model, "needs_genome", False))
     if mode == "pretrain" and not supernet:
@@ -614,7 +622,16 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
                               "searched architecture (--arch arch.json, --weights subnet.pt or model.genome)")
     info: Dict[str, Any] = {"mode": mode, "seed": seed}
     if mode == "retrain" and cfg.retrain.weights:
-        info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name, cfg.retrain.inherit)
+        with collect_init() as more:
+            info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name,
+                                                       cfg.retrain.inherit)
+        init_notes.extend(more)
+    info["init"] = init_lines(model, init_notes)
+    if dist_info.rank == 0:
+        for text in null_pretrained_warnings(model_cfg, get_entry(model_cfg.name).pretrained,
+                                             inherited=bool(cfg.retrain.weights), source=source):
+            log.warning(text)
+        log.info("%s %s: initialisation (before any --resume):\n  %s", mode, model_cfg.name, "\n  ".join(info["init"]))
 
     # -- actor, data
     if featurizer is not None:
