@@ -120,6 +120,22 @@ def _offline() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No ``transformers`` progress bar ("Loading weights") or info chatter while loading; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    bar, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
+
+
 class TextEncoder:
     """A frozen language model that turns texts into token features, loaded offline.
 
@@ -168,7 +184,7 @@ class TextEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         try:
-            with _offline():
+            with _offline(), _quiet():
                 tokenizer = AutoTokenizer.from_pretrained(self.source, local_files_only=True)
                 model = AutoModel.from_pretrained(self.source, local_files_only=True)
         except (OSError, ValueError) as exc:

@@ -43,7 +43,7 @@ from asearch.errors import CheckpointError, ConfigError, DataError
 from asearch.io import atomic_link, atomic_torch_save, atomic_write_json, load_torch
 from asearch.runtime import resolve_device, seed_everything
 from asearch.training.distributed import get_rank, get_world_size, is_distributed, is_main_process
-from asearch.training.logging import CsvLogger, TensorBoardLogger
+from asearch.training.logging import CsvLogger, TensorBoardLogger, plain_progress, progress_line
 from asearch.training.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = [
@@ -501,6 +501,7 @@ class Trainer:
                 tb_log = TensorBoardLogger(self.out_dir / "tensorboard", purge_step=resume_step)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and self.progress), dynamic_ncols=True,
                    desc="train")
+        plain = self.main and plain_progress(self.progress)  # a line per log row where no bar is seen
         last_row: Dict[str, Any] = {}
         last_ckpt: Optional[Path] = None
         tick = time.perf_counter()
@@ -539,6 +540,8 @@ class Trainer:
                     tick, timed = now, 0
                     self._log_sums, self._log_count = {}, 0
                     bar.set_postfix(loss=f"{last_row['loss']:.4f}", lr=f"{lr:.2e}")
+                    if plain:
+                        print(progress_line(last_row, cfg.steps), flush=True)
                     for logger in (csv_log, tb_log):
                         if logger is not None:
                             logger.log(last_row)

@@ -69,3 +69,14 @@ def test_copy_where_hard_links_fail(tmp_path, monkeypatch):
     assert atomic_link(src, tmp_path / "l.pt") == "copy"
     assert (tmp_path / "l.pt").read_bytes() == src.read_bytes() and not os.path.samefile(src, tmp_path / "l.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "l.pt"]  # no temp file left
+
+
+def test_plain_progress_lines_every_log_every_steps(tmp_path, capsys, monkeypatch):
+    from asearch.training.logging import plain_progress
+
+    trainer, _ = make_run(tmp_path, "plain", steps=4, log_every=2, checkpoint_every=0)
+    trainer.train()  # progress=False: a plain line per log row
+    lines = [t for t in capsys.readouterr().out.splitlines() if t.startswith("train step")]
+    assert [t.split()[2] for t in lines] == ["2/4", "4/4"] and all("loss" in t and "s/step" in t for t in lines)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True, raising=False)
+    assert plain_progress(False) and not plain_progress(True)
