@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
+import warnings
 from typing import List, Optional
 
 from asearch import __version__
@@ -32,10 +34,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ConsoleFormatter(logging.Formatter):
+    """``asearch: message`` for info, ``asearch: warning: message`` above."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        return f"asearch: {level}{record.getMessage()}"
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the ``sys.stderr`` of the moment (not the one of its creation: tests and wrappers swap it)."""
+
+    asearch_console = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 (logging's own policy: report, never raise)
+            self.handleError(record)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001 (warnings API)
+    return f"asearch: warning: {message}\n"
+
+
+def configure_console() -> None:
+    """The toolkit's log records (logger ``asearch``, info and above) on stderr as plain lines, and Python warnings
+    as one line without the source line that raised them; done once per process."""
+    logger = logging.getLogger("asearch")
+    if not any(getattr(h, "asearch_console", False) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(_ConsoleFormatter())
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    warnings.formatwarning = _one_line_warning
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Entry point of the ``asearch`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    configure_console()
     try:
         rc = args.func(args)
     except ASearchError as exc:

@@ -29,6 +29,8 @@ __all__ = [
     "parse_override",
     "experiments_dir",
     "dataset_root",
+    "dataset_root_var",
+    "find_dataset_root",
 ]
 
 
@@ -226,12 +228,25 @@ def experiments_dir() -> Path:
     return here
 
 
+def dataset_root_var(name: str) -> str:
+    """The environment variable of dataset ``name``'s root: ``ASEARCH_<NAME>_ROOT``."""
+    return f"ASEARCH_{name.upper().replace('-', '_')}_ROOT"
+
+
+def find_dataset_root(name: str, configured: Optional[str] = None) -> Optional[Path]:
+    """Root folder of dataset ``name`` (configured path, else ``$ASEARCH_<NAME>_ROOT``) when it is set and exists,
+    else ``None`` (no error: for callers that leave a missing dataset out)."""
+    root = configured or os.environ.get(dataset_root_var(name))
+    path = Path(root).expanduser() if root else None
+    return path if path is not None and path.is_dir() else None
+
+
 def dataset_root(name: str, configured: Optional[str] = None, layout: str = "") -> Path:
     """Root folder of dataset ``name``: the configured path, else ``$ASEARCH_<NAME>_ROOT``.
 
     A missing root raises :class:`ConfigError` saying which variable or config key to set and the expected layout.
     """
-    var = f"ASEARCH_{name.upper().replace('-', '_')}_ROOT"
+    var = dataset_root_var(name)
     root = configured or os.environ.get(var)
     if not root:
         raise ConfigError(

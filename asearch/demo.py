@@ -423,9 +423,9 @@ def _start_ray(search_cfg: Path) -> bool:
     scfg = from_dict(SearchConfig, load_yaml(search_cfg), source=str(search_cfg))
     if scfg.ray.backend != "tune":
         return False
-    from asearch.search.ray_search import init_ray
+    from asearch.search.ray_search import init_ray, resolve_resources
 
-    return init_ray(scfg.ray)
+    return init_ray(resolve_resources(scfg.ray))
 
 
 def _stage_search(cfg_file: Path, supernet: Path, run_dir: Path, mode: str, out: Path, progress: bool

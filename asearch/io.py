@@ -11,7 +11,8 @@ import torch
 
 from asearch.errors import CheckpointError
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "load_torch"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_json", "atomic_torch_save", "load_torch",
+           "atomic_link"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -30,6 +31,26 @@ def atomic_write(path: PathLike, writer: Callable[[str], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def atomic_link(source: PathLike, path: PathLike) -> str:
+    """Make ``path`` the same file as ``source`` atomically: a hard link (no second copy on disk; removing
+    ``source`` later leaves ``path`` whole), or a copy where the file system has no hard links. Returns ``"link"``
+    or ``"copy"``. ``path`` is replaced by rename, never written in place, so ``source`` is never touched."""
+    import shutil
+
+    made = {"how": "link"}
+
+    def _w(tmp: str) -> None:
+        os.unlink(tmp)  # mkstemp's placeholder: os.link needs a free name
+        try:
+            os.link(source, tmp)
+        except OSError:  # no hard links here (some network / FAT file systems): copy
+            shutil.copyfile(source, tmp)
+            made["how"] = "copy"
+
+    atomic_write(path, _w)
+    return made["how"]
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:

@@ -136,6 +136,9 @@ def load_spos_checkpoint(supernet: VLTNetwork, path: Union[str, os.PathLike]) ->
                         report.initialised.append(f"mixers.{branch}.{s}.blocks.{choice}.{k}")
     supernet.config.input_format = "spos_bgr"
     supernet.pixels.input_format = "spos_bgr"
+    from trackers.init_report import note_init
+
+    note_init(supernet, "SPOS supernet checkpoint", path, len(report.loaded) + len(report.initialised))
     return report
 
 

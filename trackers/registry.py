@@ -33,6 +33,7 @@ from torch import nn
 
 from asearch.config import from_dict, to_dict
 from asearch.errors import CheckpointError, ConfigError
+from trackers.init_report import PretrainedKey
 
 __all__ = [
     "ModelEntry", "Lazy", "ENTRIES", "check_supernet_sizes", "register", "get_entry", "model_names", "model_config",
@@ -206,7 +207,8 @@ def check_language_width(featurizer: Any, model: nn.Module, cfg: Optional[Langua
                           f"{stored.get('encoder') or 'default'!r}, mode {stored.get('mode', 'sentence')}); leave "
                           "language.encoder and language.mode out of the config (or null) to use the checkpoint's")
     raise ConfigError(f"{given}, but the model of {source} expects {int(dim)} (its language_dim); change "
-                      "language.encoder or language.mode, or the model's language_dim")
+                      "language.encoder or language.mode, or leave the model's language_dim out of the config "
+                      "(it follows from language.encoder)")
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -216,7 +218,10 @@ class ModelEntry:
     """One family member: configs and builders.
 
     ``build_model(cfg, pretrained) -> nn.Module``; ``build_actor(model, featurizer, loss_cfg, path_sampler)``;
-    ``build_tracker(model, tracker_cfg, featurizer, genome, device)``.
+    ``build_tracker(model, tracker_cfg, featurizer, genome, device)``. ``language_dim_key``: the dotted key of the
+    model section holding the language width (``supernet.language_dim``; ``None``: a vision-only family), filled
+    from the text encoder by :func:`trackers.language_width.resolve_language_dim`. ``pretrained``: the family's
+    pretrained-weight keys and the files the paper starts from (:func:`trackers.init_report.null_pretrained_warnings`).
     """
 
     config_cls: type
@@ -225,6 +230,8 @@ class ModelEntry:
     build_model: Callable[..., nn.Module]
     build_actor: Callable[..., Any]
     build_tracker: Callable[..., Any]
+    language_dim_key: Optional[str] = None
+    pretrained: Tuple[PretrainedKey, ...] = ()
 
 
 class Lazy:
@@ -436,8 +443,11 @@ def build_vlt_backbone(cfg: Any, pretrained: bool = True) -> nn.Module:
             load_spos_checkpoint(backbone, spos)
     elif spos:
         supernet = build_supernet(net_cfg)
-        load_spos_checkpoint(supernet, spos)
+        report = load_spos_checkpoint(supernet, spos)
         backbone = extract_subnet(supernet, cfg.genome)
+        from trackers.init_report import note_init
+
+        note_init(backbone, "SPOS supernet checkpoint (its subnet)", spos, len(report.loaded))
     else:
         from supernets.vlt import validate_genome
 
@@ -463,13 +473,20 @@ def _build_siamcar(cfg: SiamCARModelConfig, pretrained: bool = True) -> nn.Modul
     return SiamCAR(backbone, neck, head, cfg.stages, cfg.template_size, cfg.search_size)
 
 
-def _family(build):
+#: the files the papers start from (:attr:`ModelEntry.pretrained`)
+SPOS_INIT = PretrainedKey("spos_checkpoint", "the SPOS ImageNet supernet (the official SPOS checkpoint-*.pth.tar)",
+                          inherited_replaces=True)
+RESNET_INIT = PretrainedKey("resnet.pretrained", "an ImageNet ResNet-50 (torchvision's resnet50-*.pth state dict)")
+
+
+def _family(build, language_dim_key: Optional[str] = None, pretrained: Tuple[PretrainedKey, ...] = ()):
     from trackers.inference.siamcar import TrackerConfig
     from trackers.losses.car import CARLossConfig
 
     return ModelEntry(SiamCARModelConfig, CARLossConfig, TrackerConfig, build,
-                      Lazy("trackers.actors.siamcar:SiamCARActor"), Lazy("trackers.inference.siamcar:SiamCARTracker"))
+                      Lazy("trackers.actors.siamcar:SiamCARActor"), Lazy("trackers.inference.siamcar:SiamCARTracker"),
+                      language_dim_key, pretrained)
 
 
-VLT_SCAR = _family(_build_vlt_scar)
-SIAMCAR = _family(_build_siamcar)
+VLT_SCAR = _family(_build_vlt_scar, "supernet.language_dim", (SPOS_INIT,))
+SIAMCAR = _family(_build_siamcar, None, (RESNET_INIT,))

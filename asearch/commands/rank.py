@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     """Entry point of `asearch rank`."""
     from asearch.config import load_config
     from asearch.search.rank import RankConfig, RankRun, summary_lines
+    from asearch.search.ray_search import resolve_resources
 
     overrides = list(args.overrides)
     if args.address:
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.local:
         overrides.append("ray.backend=local")
     cfg = load_config(RankConfig, args.config, overrides)
+    cfg.ray = resolve_resources(cfg.ray)  # gpus_per_trial: auto -> a number; cores capped
     runner = RankRun(cfg, args.supernet, args.out, config_path=args.config, from_search=args.from_search,
                      progress=not args.no_progress)
     summary = runner.run(resume=args.resume)

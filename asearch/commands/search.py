@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from asearch.config import load_config, to_dict
     from asearch.io import atomic_write_text
     from asearch.search.evolution import SearchConfig, run_local
-    from asearch.search.ray_search import run_tune
+    from asearch.search.ray_search import resolve_resources, run_tune
 
     overrides = list(args.overrides)
     if args.mode:
@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.local:
         overrides.append("ray.backend=local")
     cfg = load_config(SearchConfig, args.config, overrides)
+    cfg.ray = resolve_resources(cfg.ray)  # gpus_per_trial: auto -> a number; cores capped (written as run)
     out = Path(args.out)
     engine, fitness = build_search(cfg, args.supernet, out, progress=not args.no_progress)
     engine.start(resume=args.resume)

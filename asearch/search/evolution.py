@@ -96,14 +96,16 @@ class RayConfig:
     ``backend``: ``tune`` (Ray Tune with the generation-synchronous searcher, default) or ``local`` (in-process,
     one candidate after another, no Ray). ``address``: ``null`` starts a local Ray with ``workers`` × ``cpus_per_trial``
     CPUs; an address (``auto``, ``ray://host:10001``, ``host:6379``) joins an existing cluster. ``workers``: trials
-    in flight at once (each worker loads the supernet once and keeps it).
+    in flight at once (each worker loads the supernet once and keeps it). ``gpus_per_trial``: a number, or ``auto``
+    (default): 0.5 (two candidates share a GPU) where CUDA is available, 0 where not; ``cpus_per_trial`` is capped at
+    the machine's cores for a local Ray (:func:`asearch.search.ray_search.resolve_resources`).
     """
 
     backend: str = "tune"
     address: Optional[str] = None
     workers: int = 2
     cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    gpus_per_trial: Union[float, str] = "auto"
     object_store_mb: int = 128
     threads_per_trial: int = 1
 
@@ -112,7 +114,9 @@ class RayConfig:
             raise ConfigError(f"ray.backend: {self.backend!r} is not one of ['tune', 'local']")
         if self.workers < 1:
             raise ConfigError(f"ray.workers: must be >= 1, got {self.workers}")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+        if isinstance(self.gpus_per_trial, str) and self.gpus_per_trial != "auto":
+            raise ConfigError(f"ray.gpus_per_trial: a number >= 0 or 'auto', got {self.gpus_per_trial!r}")
+        if self.cpus_per_trial <= 0 or (not isinstance(self.gpus_per_trial, str) and self.gpus_per_trial < 0):
             raise ConfigError("ray.cpus_per_trial must be > 0 and ray.gpus_per_trial >= 0 "
                               f"(got {self.cpus_per_trial}, {self.gpus_per_trial})")
         if self.object_store_mb < 64:

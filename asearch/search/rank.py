@@ -422,13 +422,14 @@ class RankRun:
         import ray
         from ray import tune
 
-        from asearch.search.ray_search import check_resources, init_ray
+        from asearch.search.ray_search import check_resources, init_ray, resolve_resources
 
-        started = init_ray(self.cfg.ray)
+        ray_cfg = resolve_resources(self.cfg.ray)
+        started = init_ray(ray_cfg)
         try:
-            resources: Dict[str, float] = {"cpu": float(self.cfg.ray.cpus_per_trial)}
-            if self.cfg.ray.gpus_per_trial > 0:
-                resources["gpu"] = float(self.cfg.ray.gpus_per_trial)
+            resources: Dict[str, float] = {"cpu": float(ray_cfg.cpus_per_trial)}
+            if ray_cfg.gpus_per_trial > 0:
+                resources["gpu"] = float(ray_cfg.gpus_per_trial)
             check_resources(resources, ray.cluster_resources())
             tuner = tune.Tuner(
                 tune.with_resources(_trainable, resources),

@@ -29,10 +29,49 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from asearch.search.evolution import EvolutionSearch, RayConfig, SearchError
 
-__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial", "check_resources"]
+__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial", "check_resources", "resolve_resources",
+           "AUTO_GPU_FRACTION"]
+
+#: ``ray.gpus_per_trial: auto`` where CUDA is available: two candidates share a GPU (the paper search YAML's value)
+AUTO_GPU_FRACTION = 0.5
+log = logging.getLogger("asearch.search")
 
 #: result keys that are not extras of the fitness
 _TUNE_KEYS = {"suc", "seconds", "fitness_keys"}
+
+
+def resolve_resources(config: RayConfig) -> RayConfig:
+    """``config`` with numbers for what the machine decides (a copy; unchanged when nothing is to decide):
+
+    * ``gpus_per_trial: auto`` -> :data:`AUTO_GPU_FRACTION` where ``torch.cuda.is_available()``, else 0;
+    * for a local Ray (``address`` null), ``cpus_per_trial`` capped so that ``workers`` trials fit the machine's
+      cores (``os.cpu_count() / workers``, at least 1 core's worth), and ``threads_per_trial`` at that many
+      threads, with a warning; a joined cluster's cores are the cluster's business.
+    """
+    import dataclasses
+
+    changes: Dict[str, Any] = {}
+    if isinstance(config.gpus_per_trial, str):  # "auto" (RayConfig refuses any other string)
+        try:
+            import torch
+
+            cuda = bool(torch.cuda.is_available())
+        except Exception:  # torch without CUDA support
+            cuda = False
+        changes["gpus_per_trial"] = AUTO_GPU_FRACTION if cuda else 0.0
+    if config.address is None:
+        cores = os.cpu_count() or 1
+        cap = float(max(1, cores // config.workers))
+        if config.cpus_per_trial > cap:
+            log.warning("ray.cpus_per_trial %g x ray.workers %d exceeds this machine's %d cores: cpus_per_trial "
+                        "capped at %g", config.cpus_per_trial, config.workers, cores, cap)
+            changes["cpus_per_trial"] = cap
+        threads = max(1, int(min(cap, config.cpus_per_trial)))
+        if config.threads_per_trial > threads:
+            log.warning("ray.threads_per_trial %d capped at %d (the cores of one trial)", config.threads_per_trial,
+                        threads)
+            changes["threads_per_trial"] = threads
+    return dataclasses.replace(config, **changes) if changes else config
 
 
 def init_ray(config: RayConfig, num_gpus: Optional[int] = None) -> bool:
@@ -167,6 +206,7 @@ def run_tune(engine: EvolutionSearch, fitness: Any, config: RayConfig, storage: 
     import ray
     from ray import tune
 
+    config = resolve_resources(config)
     started = init_ray(config)
     try:
         searcher = GenerationSearcher(engine)

@@ -13,7 +13,27 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 from asearch.errors import ConfigError, DataError
 from asearch.io import atomic_write_text
 
-__all__ = ["CsvLogger", "TensorBoardLogger", "tensorboard_available"]
+__all__ = ["CsvLogger", "TensorBoardLogger", "tensorboard_available", "progress_line", "plain_progress"]
+
+
+def plain_progress(progress: bool) -> bool:
+    """Whether to print plain progress lines: progress bars off (``--no-progress``), or stdout not a terminal
+    (a job scheduler's log file, where a bar is noise)."""
+    import sys
+
+    return not progress or not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
+
+
+def progress_line(row: Mapping[str, Any], total: int, name: str = "train") -> str:
+    """One plain line of a logged row: ``train step 120/1000 epoch 0 loss 1.2345 lr 1.00e-03 0.512 s/step``."""
+    parts = [f"{name} step {row['step']}/{total}", f"epoch {row.get('epoch', 0)}"]
+    if isinstance(row.get("loss"), float):
+        parts.append(f"loss {row['loss']:.4f}")
+    if isinstance(row.get("lr"), float):
+        parts.append(f"lr {row['lr']:.2e}")
+    if isinstance(row.get("sec_per_step"), float):
+        parts.append(f"{row['sec_per_step']:.3f} s/step")
+    return " ".join(parts)
 
 
 def _fmt(value: Any) -> str:

@@ -26,6 +26,7 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
         - {name: lasot, root: null, split: train, ratio: 1.0, attributes: null, options: {}}
       pairs_per_epoch: 1200000         # null: the number of videos (at least one batch per process)
       no_language_share: 0.5           # share of pairs from datasets without language (paper: half); null: ratios
+      skip_missing: false              # true: leave out datasets without a root (asearch.training.sources)
       sampler: {...}                   # asearch.data.sampler.SamplerConfig fields; sizes default to the model's;
                                        # crop sides: the family's crop rule (trackers.registry.crop_rule), as
                                        # its tracker crops (context: SiamCAR family only, = tracker.context_amount)
@@ -90,12 +91,16 @@ class DatasetSpec:
 
 @dataclass
 class DataConfig:
-    """Section ``data``: training sources, pairs per epoch, the share of language-free pairs, pair sampling."""
+    """Section ``data``: training sources, pairs per epoch, the share of language-free pairs, pair sampling.
+
+    ``skip_missing``: leave out (with a warning) the datasets whose root is not set or does not exist, and let
+    ``no_language_share`` fall back when a language group is left empty (:mod:`asearch.training.sources`)."""
 
     datasets: List[DatasetSpec] = field(default_factory=list)
     pairs_per_epoch: Optional[int] = None
     no_language_share: Optional[float] = None
     sampler: Dict[str, Any] = field(default_factory=dict)
+    skip_missing: bool = False
 
     def __post_init__(self) -> None:
         for i, ds in enumerate(self.datasets):
@@ -234,7 +239,8 @@ def mix_ratios(ratios: Sequence[float], has_language: Sequence[bool], no_languag
     without = sum(x for x, h in zip(r, has_language) if not h)
     if share > 0 and without <= 0:
         raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset without language has a "
-                          "positive ratio; add one (e.g. coco) or set data.no_language_share: null")
+                          "positive ratio; add one (e.g. coco), set data.no_language_share: null, or set "
+                          "data.skip_missing: true (it then falls back to 0)")
     if share < 1 and with_l <= 0:
         raise ConfigError(f"config key 'data.no_language_share' is {share} but no dataset with language has a "
                           "positive ratio; add one (e.g. lasot) or set data.no_language_share: null")
@@ -281,17 +287,24 @@ def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_len
     tracker section ``tracker`` (default ``cfg.tracker``): the crops the family's tracker takes."""
     from asearch.data.registry import build_dataset
     from asearch.data.sampler import PairDataset
+    from asearch.training.sources import fallback_language_share, present_datasets
     from trackers.registry import crop_rule
 
     if not cfg.data.datasets:
         raise ConfigError(f"{source}: 'data.datasets' is empty: list at least one training dataset, e.g. "
                           "[{name: synthetic, root: DIR, split: train}]")
+    specs = list(cfg.data.datasets)
+    share = cfg.data.no_language_share
+    if cfg.data.skip_missing:
+        specs = [spec for _, spec in present_datasets(specs, source)]
     sources = []
-    for spec in cfg.data.datasets:
+    for spec in specs:
         sources.append(build_dataset(spec.name, root=spec.root, split=spec.split, attributes=spec.attributes,
                                      **dict(spec.options)))
     flags = [bool(getattr(ds, "has_language", True)) for ds in sources]
-    ratios = mix_ratios([s.ratio for s in cfg.data.datasets], flags, cfg.data.no_language_share)
+    if cfg.data.skip_missing:
+        share = fallback_language_share(share, [s.ratio for s in specs], flags, source)
+    ratios = mix_ratios([s.ratio for s in specs], flags, share)
     length = cfg.data.pairs_per_epoch
     if length is None:
         length = max(sum(len(ds) for ds in sources), int(min_length))
@@ -392,6 +405,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
     """
     from supernets.subnet import load_subnet_file
     from asearch.training.trainer import load_model_state
+    from trackers.init_report import note_init
 
     _check_inherit(inherit)
     targets = _subnets(model)
@@ -412,6 +426,7 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
                                   f"{b.get(key)!r} (model.supernet.{key})")
     state = src.state_dict()
     load_model_state(dst, state, source=str(path))
+    note_init(dst, "inherited subnet weights (--weights)", path, len(state))
     out: Dict[str, Any] = {"path": str(path), "tensors": len(state), "tracker_tensors": 0, "tracker_model": None}
     if inherit != "all" or parts is None:
         return out
@@ -431,6 +446,9 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
                                   f"{tuple(value.shape)}, the model needs {tuple(own[key].shape)} (a different "
                                   "model.neck / model.head config? retrain.inherit=backbone skips them)")
     model.load_state_dict(tracker_state, strict=False)  # keys and shapes checked above
+    for part in sorted({k.split(".")[0] for k in tracker_state}):
+        note_init(model.get_submodule(part), f"inherited {family} {part} weights (--weights)", path,
+                  sum(1 for k in tracker_state if k.split(".")[0] == part))
     out["tracker_tensors"] = len(tracker_state)
     return out
 
@@ -532,6 +550,9 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     from asearch.training.trainer import Trainer
     from trackers.registry import (build_actor, build_featurizer, build_info, build_model, check_language_width,
                                    language_record, model_config)
+    from trackers.init_report import collect_init, init_lines, null_pretrained_warnings
+    from trackers.language_width import language_dim_key, resolve_language_dim
+    from trackers.registry import get_entry
 
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -573,11 +594,19 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
 
     dist_info = init_distributed(cfg.train.device)
     device = dist_info.device
+
+    # -- language first: the model's language width follows from the encoder and the mode (trackers.language_width)
+    featurizer = None
+    if language_dim_key(cfg.model) is not None and cfg.language.enabled:
+        featurizer = build_featurizer(cfg.language, device)
+    cfg.model = resolve_language_dim(cfg.model, None if featurizer is None else featurizer.dim,
+                                     cfg.language.encoder, cfg.language.mode, source)
     model_cfg = model_config(cfg.model, source)
 
-    # -- the model (seeded: the initial weights are a function of the seed)
+    # -- the model (seeded: the initial weights are a function of the seed); what each part starts from is logged
     seed_everything(seed)
-    model = build_model(model_cfg, pretrained=True)
+    with collect_init() as init_notes:
+        model = build_model(model_cfg, pretrained=True)
     uses_language = bool(getattr(model, "uses_language", False))
     supernet = bool(getattr(model, "needs_genome", False))
     if mode == "pretrain" and not supernet:
@@ -593,12 +622,19 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
                               "searched architecture (--arch arch.json, --weights subnet.pt or model.genome)")
     info: Dict[str, Any] = {"mode": mode, "seed": seed}
     if mode == "retrain" and cfg.retrain.weights:
-        info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name, cfg.retrain.inherit)
+        with collect_init() as more:
+            info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name,
+                                                       cfg.retrain.inherit)
+        init_notes.extend(more)
+    info["init"] = init_lines(model, init_notes)
+    if dist_info.rank == 0:
+        for text in null_pretrained_warnings(model_cfg, get_entry(model_cfg.name).pretrained,
+                                             inherited=bool(cfg.retrain.weights), source=source):
+            log.warning(text)
+        log.info("%s %s: initialisation (before any --resume):\n  %s", mode, model_cfg.name, "\n  ".join(info["init"]))
 
-    # -- language, actor, data
-    featurizer = None
-    if uses_language and cfg.language.enabled:
-        featurizer = build_featurizer(cfg.language, device)
+    # -- actor, data
+    if featurizer is not None:
         check_language_width(featurizer, model, cfg.language, source=source)
     space = search_space_of(model) if mode == "pretrain" else None
     if mode == "pretrain" and space is None:

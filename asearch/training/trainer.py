@@ -12,7 +12,7 @@ Output folder layout::
 
     out_dir/config.json               the run's config dict and train config
     out_dir/train_log.csv             one row per log_every steps (step, epoch, lr, loss, stats..., sec_per_step)
-    out_dir/checkpoints/step_XXXXXXXX.pt, latest.pt
+    out_dir/checkpoints/step_XXXXXXXX.pt, latest.pt   latest.pt: a hard link to the newest step file (no copy)
     out_dir/tensorboard/              only with tensorboard: true (needs the optional tensorboard package)
 
 Resuming (``resume=True``) restores model, optimizer, scheduler, GradScaler, actor state, every rank's RNG
@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,10 +40,10 @@ from torch import nn
 import asearch
 from asearch.config import to_dict
 from asearch.errors import CheckpointError, ConfigError, DataError
-from asearch.io import atomic_torch_save, atomic_write, atomic_write_json, load_torch
+from asearch.io import atomic_link, atomic_torch_save, atomic_write_json, load_torch
 from asearch.runtime import resolve_device, seed_everything
 from asearch.training.distributed import get_rank, get_world_size, is_distributed, is_main_process
-from asearch.training.logging import CsvLogger, TensorBoardLogger
+from asearch.training.logging import CsvLogger, TensorBoardLogger, plain_progress, progress_line
 from asearch.training.optim import OPTIMIZERS, SCHEDULES
 
 __all__ = [
@@ -354,13 +353,15 @@ class Trainer:
         }
 
     def save_checkpoint(self) -> Optional[Path]:
-        """Write ``step_XXXXXXXX.pt`` and ``latest.pt`` atomically (main process) and prune old step files."""
+        """Write ``step_XXXXXXXX.pt`` and ``latest.pt`` atomically (main process) and prune old step files;
+        ``latest.pt`` is a hard link to the newest step file (a copy only where links are not supported), so it
+        takes no second copy on disk and every loader reads it as a plain checkpoint."""
         state = self.state_dict()  # collective: every rank takes part
         if not self.main:
             return None
         path = self.ckpt_dir / f"step_{self.step:08d}.pt"
         atomic_torch_save(state, path)
-        atomic_write(self.ckpt_dir / "latest.pt", lambda tmp: shutil.copyfile(path, tmp))
+        atomic_link(path, self.ckpt_dir / "latest.pt")
         keep = self.cfg.keep_checkpoints
         if keep >= 0:
             steps = sorted(self.ckpt_dir.glob("step_*.pt"))
@@ -518,6 +519,7 @@ class Trainer:
                 tb_log = TensorBoardLogger(self.out_dir / "tensorboard", purge_step=resume_step)
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (self.main and self.progress), dynamic_ncols=True,
                    desc="train")
+        plain = self.main and plain_progress(self.progress)  # a line per log row where no bar is seen
         last_row: Dict[str, Any] = {}
         last_ckpt: Optional[Path] = None
         tick = time.perf_counter()
@@ -556,6 +558,8 @@ class Trainer:
                     tick, timed = now, 0
                     self._log_sums, self._log_count = {}, 0
                     bar.set_postfix(loss=f"{last_row['loss']:.4f}", lr=f"{lr:.2e}")
+                    if plain:
+                        print(progress_line(last_row, cfg.steps), flush=True)
                     for logger in (csv_log, tb_log):
                         if logger is not None:
                             logger.log(last_row)

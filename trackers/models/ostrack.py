@@ -426,14 +426,19 @@ def build_ostrack_model(cfg: OSTrackModelConfig, pretrained: bool = True) -> OST
                   m.contrastive_init_scale, m.roi_output, m.contrastive_gather)
 
 
-def _entry():
+def _entry(language_dim_key: Optional[str] = None):
+    from trackers.init_report import PretrainedKey
+
     from trackers.inference.ostrack import OSTrackTrackerConfig
     from trackers.losses.ostrack import OSTrackLossConfig
     from trackers.registry import Lazy, ModelEntry
 
     return ModelEntry(OSTrackModelConfig, OSTrackLossConfig, OSTrackTrackerConfig, build_ostrack_model,
-                      Lazy("trackers.actors.ostrack:OSTrackActor"), Lazy("trackers.inference.ostrack:OSTrackTracker"))
+                      Lazy("trackers.actors.ostrack:OSTrackActor"), Lazy("trackers.inference.ostrack:OSTrackTracker"),
+                      language_dim_key,
+                      (PretrainedKey("vit.pretrained", "the MAE ViT-B/16 encoder (mae_pretrain_vit_base.pth)"),))
 
 
 #: registry entries (``trackers.registry.ENTRIES``: ``ostrack``, ``vlt_ost``)
-OSTRACK = VLT_OST = _entry()
+OSTRACK = _entry()
+VLT_OST = _entry("mixer.language_dim")

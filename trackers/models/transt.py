@@ -30,7 +30,8 @@ from trackers.models.vlt_backbone import VLTBackboneMixin
 from trackers.inference.transt import TransTTrackerConfig
 from trackers.losses.transt import TransTLossConfig
 from trackers.necks import feature_size
-from trackers.registry import Lazy, ModelEntry, ResNetConfig, build_vlt_backbone, check_supernet_sizes
+from trackers.registry import (RESNET_INIT, SPOS_INIT, Lazy, ModelEntry, ResNetConfig, build_vlt_backbone,
+                               check_supernet_sizes)
 
 __all__ = ["TransTBase", "TransT", "VLTTT", "TransTModelConfig", "build_vlt_tt", "build_transt", "VLT_TT_ENTRY",
            "TRANST_ENTRY"]
@@ -205,5 +206,7 @@ def build_transt(cfg: TransTModelConfig, pretrained: bool = True) -> TransT:
 
 _ACTOR = Lazy("trackers.actors.transt:TransTActor")
 _TRACKER = Lazy("trackers.inference.transt:TransTTracker")
-VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _ACTOR, _TRACKER)
-TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _ACTOR, _TRACKER)
+VLT_TT_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_vlt_tt, _ACTOR, _TRACKER,
+                          "supernet.language_dim", (SPOS_INIT,))
+TRANST_ENTRY = ModelEntry(TransTModelConfig, TransTLossConfig, TransTTrackerConfig, build_transt, _ACTOR, _TRACKER,
+                          None, (RESNET_INIT,))

@@ -1,0 +1,75 @@
+"""The model's language width follows from the text encoder (``language.encoder``) and the language mode.
+
+A language vector is ``d`` wide in ``sentence`` mode and ``4d`` in ``attribute`` mode (paper 000 §3.2), where ``d``
+is the encoder's hidden size (384 for the packaged MiniLM, 768 for BERT-base). Each language-using family names the
+model key that holds that width in its registry entry (:attr:`trackers.registry.ModelEntry.language_dim_key`:
+``supernet.language_dim`` for vlt_scar / vlt_tt, ``mixer.language_dim`` for vlt_ost). :func:`resolve_language_dim`
+fills that key from the encoder when the config leaves it out (or null), and raises a :class:`ConfigError` naming
+both keys and both values when an explicit value disagrees with the encoder.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Optional
+
+from asearch.errors import ConfigError
+
+__all__ = ["language_dim_key", "get_language_dim", "resolve_language_dim"]
+
+
+def language_dim_key(model: Mapping[str, Any]) -> Optional[str]:
+    """The dotted key under ``model`` that holds the language width of the family of ``model['name']``
+    (e.g. ``"mixer.language_dim"``), or ``None`` for a vision-only family."""
+    from trackers.registry import get_entry
+
+    name = model.get("name") if isinstance(model, Mapping) else None
+    if name is None:
+        return None
+    return get_entry(str(name)).language_dim_key
+
+
+def get_language_dim(model: Mapping[str, Any], key: str) -> Optional[int]:
+    """The value at dotted ``key`` of a plain model mapping (``None`` when absent or null)."""
+    node: Any = model
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or node.get(part) is None:
+            return None
+        node = node[part]
+    return int(node)
+
+
+def _set(model: Dict[str, Any], key: str, value: Optional[int]) -> None:
+    parts = key.split(".")
+    node = model
+    for part in parts[:-1]:
+        node[part] = dict(node.get(part) or {})
+        node = node[part]
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = int(value)
+
+
+def resolve_language_dim(model: Mapping[str, Any], width: Optional[int], encoder: Optional[str] = None,
+                         mode: str = "sentence", source: str = "<config>") -> Dict[str, Any]:
+    """A copy of the plain ``model`` section whose language width key holds ``width`` (the featurizer's ``dim``).
+
+    ``width`` ``None`` (language disabled) keeps an explicit value and drops a null one (the family's default
+    applies). An explicit value other than ``width`` raises :class:`ConfigError` naming ``model.<key>``,
+    ``language.encoder`` / ``language.mode`` and both values. A vision-only family is returned unchanged.
+    """
+    out = dict(model)
+    key = language_dim_key(out)
+    if key is None:
+        return out
+    given = get_language_dim(out, key)
+    if width is None:
+        _set(out, key, given)
+        return out
+    if given is not None and given != int(width):
+        name = "default" if encoder is None else encoder
+        raise ConfigError(
+            f"{source}: model.{key} is {given}, but language.encoder {name!r} (language.mode {mode}) gives "
+            f"{int(width)}-d language vectors; leave model.{key} out (it follows from language.encoder) or set it "
+            f"to {int(width)}")
+    _set(out, key, int(width))
+    return out
