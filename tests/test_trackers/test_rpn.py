@@ -81,3 +81,73 @@ def test_anchor_layout_is_class_major_then_anchor():
     loc = torch.arange(4 * k * m * m, dtype=torch.float32).reshape(1, 4 * k, m, m)
     deltas = anchor_deltas(loc, k)
     assert deltas[0, m * m + 4, 3].item() == loc[0, 3 * k + 1, 1, 1].item()
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# anchor targets and the loss (hand cases)
+# five anchors cx, cy, w, h against the box x1, y1, x2, y2 = 5, 5, 15, 15:
+# A0 = the box (IoU 1), A1 shifted by 2 (80 / 120 = 0.667), A2 shifted by 5 (50 / 150 = 0.333: ignored),
+# A3 far away (0), A4 twice as large around it (100 / 400 = 0.25)
+HAND_ANCHORS = torch.tensor([[10.0, 10, 10, 10], [12, 10, 10, 10], [15, 10, 10, 10], [30, 30, 10, 10],
+                             [10, 10, 20, 20]])
+HAND_BOX = torch.tensor([[5.0, 5, 15, 15]])
+
+
+def test_anchor_targets_hand_case():
+    from trackers.losses.rpn import RPNLossConfig, anchor_targets
+
+    labels, deltas, weights = anchor_targets(HAND_ANCHORS, HAND_BOX, RPNLossConfig())
+    assert labels.tolist() == [[1, 1, -1, 0, 0]]
+    torch.testing.assert_close(weights, torch.tensor([[0.5, 0.5, 0.0, 0.0, 0.0]]))
+    torch.testing.assert_close(deltas[0, 0], torch.zeros(4))
+    torch.testing.assert_close(deltas[0, 1], torch.tensor([-0.2, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(deltas[0, 4], torch.tensor([0.0, 0.0, math.log(0.5), math.log(0.5)]))
+    # at most pos_num positives and total_num - pos_num negatives, drawn by the generator (reproducibly)
+    cfg = RPNLossConfig(pos_num=1, total_num=2)
+    draws = set()
+    for seed in range(20):
+        lab, _, w = anchor_targets(HAND_ANCHORS, HAND_BOX, cfg, generator=torch.Generator().manual_seed(seed))
+        assert (lab == 1).sum() == 1 and (lab == 0).sum() == 1 and lab[0, 2] == -1
+        assert w.sum().item() == pytest.approx(1.0) and w[lab == 1].item() == 1.0
+        draws.add(tuple(lab[0].tolist()))
+        again, _, _ = anchor_targets(HAND_ANCHORS, HAND_BOX, cfg, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(lab, again)
+    assert len(draws) == 4   # both positives and both negatives get drawn
+
+
+def test_negative_pair_gets_only_negatives_near_the_target():
+    from trackers.losses.rpn import RPNLossConfig, anchor_targets
+
+    # a 5x5 grid (stride 8, offset 0), one shape; the box centre (25, 15) is nearest to location (row 2, col 3)
+    anchors = generate_anchors(5, 8, 0.0, ratios=[1.0], scales=[1.0])
+    box = torch.tensor([[17.0, 7.0, 33.0, 23.0]])
+    labels, _, weights = anchor_targets(anchors, box, RPNLossConfig(neg_radius=1), positive_pairs=torch.tensor([0]))
+    grid = labels.reshape(5, 5)
+    expected = torch.full((5, 5), -1)
+    expected[1:4, 2:5] = 0                                   # rows 1-3, columns 2-4 (clipped at the border)
+    assert torch.equal(grid, expected) and weights.sum() == 0
+    labels, _, _ = anchor_targets(anchors, box, RPNLossConfig(neg_radius=1, neg_num=4), positive_pairs=[False])
+    assert (labels == 0).sum() == 4 and (labels == 1).sum() == 0
+
+
+def test_rpn_loss_hand_case():
+    from trackers.losses.rpn import RPNLoss, RPNLossConfig
+
+    # K = 5 anchors on a 1x1 map: cls channel c * 5 + k; background logits 0, target logits x_k
+    x = torch.tensor([2.0, -1.0, 0.5, 1.0, -3.0])
+    cls = torch.cat([torch.zeros(5), x]).reshape(1, 10, 1, 1)
+    loc = torch.zeros(1, 20, 1, 1)
+    p = torch.sigmoid(x)                                     # softmax over (0, x_k)
+    loss_cls = 0.5 * -(torch.log(p[0]) + torch.log(p[1])) / 2 + 0.5 * -(torch.log(1 - p[3]) + torch.log(1 - p[4])) / 2
+    loss_loc = 0.5 * 0.0 + 0.5 * 0.2                         # positives A0 (delta 0) and A1 (|-0.2|), weight 1/2 each
+    loss = RPNLoss(RPNLossConfig())
+    total, stats = loss({"cls": cls, "loc": loc, "contrastive": torch.tensor(0.5)}, HAND_ANCHORS, HAND_BOX)
+    assert stats["loss_cls"] == pytest.approx(float(loss_cls), rel=1e-5)
+    assert stats["loss_loc"] == pytest.approx(loss_loc, rel=1e-5)
+    assert stats["loss_contrastive"] == 0.5 and stats["positives"] == 2
+    assert float(total) == pytest.approx(float(loss_cls) + 1.2 * loss_loc + 0.5, rel=1e-5)
+    total, stats = RPNLoss(RPNLossConfig(contrastive_weight=0.0))({"cls": cls, "loc": loc}, HAND_ANCHORS, HAND_BOX)
+    assert "loss_contrastive" not in stats
+    assert float(total) == pytest.approx(float(loss_cls) + 1.2 * loss_loc, rel=1e-5)
+    with pytest.raises(ValueError, match="5 anchors"):
+        loss({"cls": torch.zeros(1, 10, 2, 2), "loc": torch.zeros(1, 20, 2, 2)}, HAND_ANCHORS, HAND_BOX)
