@@ -151,3 +151,200 @@ def test_rpn_loss_hand_case():
     assert float(total) == pytest.approx(float(loss_cls) + 1.2 * loss_loc, rel=1e-5)
     with pytest.raises(ValueError, match="5 anchors"):
         loss({"cls": torch.zeros(1, 10, 2, 2), "loc": torch.zeros(1, 20, 2, 2)}, HAND_ANCHORS, HAND_BOX)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# tracker (hand case with a known peak)
+class PeakRPN(torch.nn.Module):
+    """Model-interface fake: one 32x32 anchor shape on the 10x10 map of 63/127 crops; ``track`` returns the logits
+    and deltas set in ``self.peaks`` (one ``(anchor index, deltas)`` per video of the batch)."""
+
+    def __init__(self):
+        super().__init__()
+        self.uses_language, self.template_size, self.search_size, self.stride = False, 63, 127, 8
+        self.location_offset, self.score_size, self.anchor_num = location_offset(63), score_size(63, 127), 1
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+        self.peaks = []
+
+    def anchors(self, size=None, device=None):
+        return generate_anchors(size or self.score_size, 8, self.location_offset, [1.0], [4.0], device)
+
+    def template(self, template, language=None, genome=None, template_box=None, use_template_language=None):
+        return {"kernels": [template.mean(dim=(2, 3))], "genome": genome}
+
+    def track(self, search, state):
+        m = self.score_size
+        cls = torch.zeros(search.shape[0], 2, m * m)
+        cls[:, 1] = -10.0
+        loc = torch.zeros(search.shape[0], 4, m * m)
+        for i, (index, deltas) in enumerate(self.peaks):
+            cls[i, 1, index] = 10.0
+            loc[i, :, index] = torch.tensor(deltas)
+        return {"cls": cls.view(-1, 2, m, m), "loc": loc.view(-1, 4, m, m)}
+
+
+def test_tracker_decodes_the_peak_anchor_by_hand():
+    import numpy as np
+
+    from trackers.inference.rpn import RPNTracker, RPNTrackerConfig
+
+    model = PeakRPN()
+    cfg = RPNTrackerConfig(topk=3)
+    tracker = RPNTracker(model, cfg, device="cpu")
+    image = np.full((200, 200, 3), 90, np.uint8)
+    tracker.initialize(image, [84.0, 84.0, 32.0, 32.0])           # centre (100, 100), size 32 x 32
+    # the peak: location row 6, col 5 -> crop pixel (31 + 40, 31 + 48) = (71, 79); dx = 0.25, dw = log 1.25:
+    # box (71 + 8, 79, 40, 32) in crop pixels
+    model.peaks = [(6 * 10 + 5, [0.25, 0.0, math.log(1.25), 0.0])]
+    out = tracker.track(image)
+    s = 63 / 64                                                   # s_z = sqrt(64 * 64): crop scale T / s_z
+    cx, cy = 100 + (79 - 63) / s, 100 + (79 - 63) / s            # the crop centre 63 sits on the previous centre
+
+    def sz(w, h):
+        return math.sqrt((w + (w + h) / 2) * (h + (w + h) / 2))
+
+    s_c = sz(40, 32) / sz(32 * s, 32 * s)
+    r_c = 1.25
+    penalty = math.exp(-(r_c * s_c - 1) * cfg.penalty_k)
+    score = 1 / (1 + math.exp(-10))
+    lr = penalty * score * cfg.lr
+    w, h = 32 * (1 - lr) + 40 / s * lr, 32 * (1 - lr) + 32 / s * lr
+    np.testing.assert_allclose(out["box"], [cx - w / 2, cy - h / 2, w, h], rtol=1e-5)
+    assert out["score"] == pytest.approx(score) and out["pscore"] == pytest.approx(penalty * score, rel=1e-5)
+    assert len(out["proposals"]) == 3 and out["proposal_scores"][0] == pytest.approx(penalty * score, rel=1e-5)
+    np.testing.assert_allclose(out["proposals"][0], [cx - 20 / s, cy - 16 / s, 40 / s, 32 / s], rtol=1e-5)
+    assert out["proposal_scores"][1] < 1e-3
+
+
+def test_tracker_batched_equals_single():
+    import numpy as np
+
+    from trackers.inference.rpn import RPNTracker
+
+    image = np.full((200, 200, 3), 90, np.uint8)
+    boxes = [[84.0, 84.0, 32.0, 32.0], [40.0, 60.0, 24.0, 40.0]]
+    peaks = [(6 * 10 + 5, [0.25, 0.0, math.log(1.25), 0.0]), (2 * 10 + 7, [-0.1, 0.3, 0.0, math.log(0.8)])]
+    single = []
+    for box, peak in zip(boxes, peaks):
+        model = PeakRPN()
+        t = RPNTracker(model, device="cpu")
+        t.initialize(image, box)
+        model.peaks = [peak]
+        single.append([t.track(image)["box"] for _ in range(3)])
+    model = PeakRPN()
+    t = RPNTracker(model, device="cpu")
+    t.initialize_batch([image, image], boxes)
+    model.peaks = peaks
+    batched = [[], []]
+    for _ in range(3):
+        for k, out in enumerate(t.track_batch([image, image])):
+            batched[k].append(out["box"])
+    np.testing.assert_allclose(np.array(batched), np.array(single), atol=1e-9)
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# models, registry, actor, checkpoints
+# anchor scale 4 on 63/127 crops: the target is ~T/2 = 32 px wide in the crops, the square anchor 32 x 32 (scale 8
+# gives 64 x 64, IoU 0.25 with a centred 32 x 32 target: no positive)
+TINY_VLT = {"name": "vlt_rpnpp", "template_size": 63, "search_size": 127, "neck": {"channels": 16},
+            "head": {"scales": [4.0]}, "supernet": {"width_mult": 0.25, "language_dim": 8}}
+TINY_RES = {"name": "siamrpnpp", "template_size": 63, "search_size": 127, "neck": {"channels": 16},
+            "head": {"scales": [4.0]}, "resnet": {"width_mult": 0.125}}
+
+
+def pair_batch(b=2):
+    g = torch.Generator().manual_seed(1)
+    return {"template": torch.rand(b, 3, 63, 63, generator=g) * 255,
+            "search": torch.rand(b, 3, 127, 127, generator=g) * 255,
+            "template_box": torch.tensor([[16.0, 16.0, 46.0, 46.0]] * b),
+            "search_box": torch.tensor([[40.0, 50.0, 80.0, 84.0]] * b),
+            "label": torch.tensor([1] + [0] * (b - 1)), "language_mask": torch.tensor([True] * b),
+            "sentence": ["a red ball", "a dog"][:b], "attributes": [None] * b, "has_language": [True] * b,
+            "language_strategy": [None] * b}
+
+
+def test_models_shapes_split_and_subnet_equivalence():
+    import copy
+
+    from search_spaces.vlt import VLTSpace
+    from supernets import extract_subnet
+    from trackers.models.rpn import SiamRPNPP, VLTRPNPP
+    from trackers.registry import build_model
+
+    torch.manual_seed(0)
+    base = build_model(TINY_RES).eval()
+    assert isinstance(base, SiamRPNPP) and base.score_size == 10 and base.anchor_num == 5
+    b = pair_batch()
+    out = base(b["template"], b["search"])
+    assert out["cls"].shape == (2, 10, 10, 10) and out["loc"].shape == (2, 20, 10, 10)
+    split = base.track(b["search"], base.template(b["template"]))
+    torch.testing.assert_close(split["cls"], out["cls"], atol=1e-4, rtol=1e-4)
+    assert base.anchors().shape == (500, 4)
+    vlt = build_model(TINY_VLT).eval()
+    assert isinstance(vlt, VLTRPNPP) and vlt.needs_genome and vlt.uses_language
+    g, lang = VLTSpace().random(3), torch.randn(2, 8)
+    a = vlt(b["template"], b["search"], lang, genome=g)
+    torch.testing.assert_close(vlt.track(b["search"], vlt.template(b["template"], lang, genome=g))["loc"], a["loc"],
+                               atol=1e-4, rtol=1e-4)
+    sub = VLTRPNPP(extract_subnet(vlt.backbone, g), copy.deepcopy(vlt.neck), copy.deepcopy(vlt.head),
+                   template_size=63, search_size=127).eval()
+    torch.testing.assert_close(sub(b["template"], b["search"], lang)["cls"], a["cls"], atol=1e-5, rtol=1e-5)
+
+
+def test_model_config_errors():
+    from asearch.errors import ArchitectureError, ConfigError
+    from trackers.heads.rpn import MultiRPN
+    from trackers.backbones.resnet import resnet50
+    from trackers.models.rpn import SiamRPNPP
+    from trackers.necks import AdjustNeck
+    from trackers.registry import model_config
+
+    with pytest.raises(ConfigError, match="SiamRPN\\+\\+ family"):
+        model_config({"name": "vlt_rpnpp", "resnet": {}}).__class__(name="siamcar")
+    with pytest.raises(ConfigError, match="model.genome applies to vlt_rpnpp only"):
+        model_config({"name": "siamrpnpp", "genome": [[0]]})
+    with pytest.raises(ConfigError, match="ratios and model.head.scales"):
+        model_config({"name": "siamrpnpp", "head": {"ratios": []}})
+    with pytest.raises(ArchitectureError, match="5 anchors per location"):
+        SiamRPNPP(resnet50(0.125), AdjustNeck([8, 8, 8], 8), MultiRPN(3, 8, anchor_num=5), ratios=[1.0])
+
+
+def test_actor_loss_contrastive_and_off_path(fake_featurizer):
+    from search_spaces.paths import PathSampler
+    from search_spaces.vlt import VLTSpace
+    from trackers.actors.rpn import RPNActor
+    from trackers.registry import build_actor, build_model
+
+    torch.manual_seed(0)
+    model = build_model(TINY_VLT).train()
+    sampler = PathSampler.from_space(VLTSpace(), seed=7)
+    actor = build_actor(model, TINY_VLT, featurizer=fake_featurizer, loss={"contrastive_weight": 1.0},
+                        path_sampler=sampler)
+    assert isinstance(actor, RPNActor)
+    loss, stats = actor(pair_batch(), step=3)
+    assert torch.isfinite(loss) and {"loss_cls", "loss_loc", "positives", "loss_contrastive"} <= set(stats)
+    assert stats["positives"] > 0
+    off = list(actor.off_path_parameters())
+    loss.backward()
+    assert off and all(p.grad is None for p in off)
+    assert all(p.grad is not None for p in model.head.parameters())
+    # the same step draws the same anchors (a resumed run samples what the first run sampled)
+    model.eval()
+    again = [actor(pair_batch(), step=5)[1]["loss_cls"] for _ in range(2)]
+    assert again[0] == again[1]
+    # language_mask reaches the contrastive loss: no pair kept, a zero term
+    batch = dict(pair_batch(), language_mask=torch.tensor([False, False]))
+    assert stats["loss_contrastive"] > 0 and actor(batch, step=3)[1]["loss_contrastive"] == 0.0
+
+
+def test_checkpoint_rebuilds_the_model(tmp_path):
+    from trackers.registry import build_info, build_model, load_model
+
+    torch.manual_seed(0)
+    model = build_model(TINY_RES)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"model": model.state_dict(), "build_info": build_info(TINY_RES)}, path)
+    rebuilt, cfg = load_model(path)
+    assert cfg.name == "siamrpnpp" and cfg.head.weighted
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, rebuilt.state_dict()[key]), key

@@ -34,7 +34,7 @@ from asearch.errors import ConfigError
 from trackers.heads.car import score_locations
 from trackers.inference.base import BatchedTracker, clip_center_size
 
-__all__ = ["TrackerConfig", "SiamCARTracker"]
+__all__ = ["TrackerConfig", "SiamCARTracker", "change_penalty"]
 
 
 @dataclass
@@ -68,6 +68,15 @@ def _change(r: torch.Tensor) -> torch.Tensor:
 def _sz(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
     pad = (w + h) * 0.5
     return torch.sqrt((w + pad) * (h + pad))
+
+
+def change_penalty(pw: torch.Tensor, ph: torch.Tensor, tw: torch.Tensor, th: torch.Tensor, penalty_k: float
+                   ) -> torch.Tensor:
+    """SiamRPN's scale and ratio change penalty ``exp(-(r_c · s_c - 1) · penalty_k)`` (step 3 of the module
+    docstring) of predicted sizes ``pw, ph`` against the previous size ``tw, th`` at crop scale (broadcast)."""
+    s_c = _change(_sz(pw, ph) / _sz(tw, th))
+    r_c = _change((tw / th) / (pw / ph))
+    return torch.exp(-(r_c * s_c - 1.0) * penalty_k)
 
 
 class SiamCARTracker(BatchedTracker):
@@ -123,9 +132,7 @@ class SiamCARTracker(BatchedTracker):
         prev = torch.tensor(np.stack([v["size"] for v in videos]), dtype=torch.float32, device=cls.device)
         tw, th = prev[:, :1] * scale, prev[:, 1:] * scale                 # previous size at crop scale
         pw, ph = (l + r).clamp(min=1e-6), (t + bt).clamp(min=1e-6)
-        s_c = _change(_sz(pw, ph) / _sz(tw, th))
-        r_c = _change((tw / th) / (pw / ph))
-        penalty = torch.exp(-(r_c * s_c - 1.0) * cfg.penalty_k)
+        penalty = change_penalty(pw, ph, tw, th, cfg.penalty_k)
         pscore = penalty * cls * cen
         hp = pscore * (1.0 - cfg.window_influence) + self.window.view(1, -1) * cfg.window_influence
         best = hp.argmax(dim=1, keepdim=True)
@@ -133,19 +140,29 @@ class SiamCARTracker(BatchedTracker):
         loc_xy = self.locations[best.squeeze(1)]                          # B×2
         vals = torch.stack([loc_xy[:, 0] + (pick(r) - pick(l)) / 2, loc_xy[:, 1] + (pick(bt) - pick(t)) / 2,
                             pick(pw), pick(ph), pick(penalty), pick(cls), pick(pscore)], dim=1).cpu().numpy()
-        half = (self.model.search_size - 1) / 2.0
         results = []
         for i, video in enumerate(videos):
             cx_c, cy_c, w_c, h_c, pen, score, ps = (float(v) for v in vals[i])
-            s = crops[i]["scale"]
-            height, width = crops[i]["image_size"]
-            cx = video["center"][0] + (cx_c - half) / s
-            cy = video["center"][1] + (cy_c - half) / s
-            lr = pen * score * cfg.lr
-            w = video["size"][0] * (1 - lr) + (w_c / s) * lr
-            h = video["size"][1] * (1 - lr) + (h_c / s) * lr
-            cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, cfg.min_size)
-            video["center"] = np.array([cx, cy])
-            video["size"] = np.array([w, h])
-            results.append({"box": [cx - w / 2, cy - h / 2, w, h], "score": score, "pscore": ps})
+            box = self.move(video, crops[i], (cx_c, cy_c, w_c, h_c), pen * score * cfg.lr)
+            results.append({"box": box, "score": score, "pscore": ps})
         return results
+
+    def to_image(self, video: Dict[str, Any], crop: Dict[str, Any], boxes: np.ndarray) -> np.ndarray:
+        """Search-crop ``cx, cy, w, h`` boxes (``...×4``) -> image ``cx, cy, w, h`` (the crop is centred on the
+        video's previous centre at ``crop['scale']``)."""
+        boxes = np.asarray(boxes, dtype=np.float64)
+        half, s = (self.model.search_size - 1) / 2.0, crop["scale"]
+        return np.concatenate([video["center"] + (boxes[..., :2] - half) / s, boxes[..., 2:] / s], axis=-1)
+
+    def move(self, video: Dict[str, Any], crop: Dict[str, Any], box: Tuple[float, float, float, float],
+             lr: float) -> List[float]:
+        """Step 5 of the module docstring: the video's new state from the chosen crop box ``cx, cy, w, h`` and the
+        size rate ``lr``; returns the box ``x, y, w, h`` in the image."""
+        cx, cy, w_i, h_i = (float(v) for v in self.to_image(video, crop, np.array(box)))
+        w = video["size"][0] * (1 - lr) + w_i * lr
+        h = video["size"][1] * (1 - lr) + h_i * lr
+        height, width = crop["image_size"]
+        cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, self.cfg.min_size)
+        video["center"] = np.array([cx, cy])
+        video["size"] = np.array([w, h])
+        return [cx - w / 2, cy - h / 2, w, h]
