@@ -348,3 +348,89 @@ def test_checkpoint_rebuilds_the_model(tmp_path):
     assert cfg.name == "siamrpnpp" and cfg.head.weighted
     for key, value in model.state_dict().items():
         assert torch.equal(value, rebuilt.state_dict()[key]), key
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# YAMLs, the paper-size parameter count, tiny recipes end to end
+def test_every_rpn_family_yaml_is_valid():
+    from asearch.config import experiments_dir, from_dict, load_yaml
+    from asearch.training.recipes import load_experiment
+    from trackers.inference.rpn import RPNTrackerConfig
+    from trackers.registry import model_config
+
+    loaded = {}
+    for family in ("siamrpnpp", "vlt_rpnpp"):
+        for path in sorted((experiments_dir() / family).glob("*.yaml")):
+            data = load_yaml(path)
+            if "model" in data:
+                loaded[f"{family}/{path.name}"] = model_config(load_experiment(path).model, str(path))
+            elif "tracker" in data:
+                from_dict(RPNTrackerConfig, data["tracker"], str(path))
+    assert {"siamrpnpp/siamrpnpp.yaml", "siamrpnpp/tiny.yaml", "vlt_rpnpp/supernet.yaml", "vlt_rpnpp/retrain.yaml",
+            "vlt_rpnpp/tiny.yaml", "vlt_rpnpp/tiny_supernet.yaml", "vlt_rpnpp/tiny_retrain.yaml"} <= set(loaded)
+    assert {cfg.name for key, cfg in loaded.items() if key.startswith("vlt_rpnpp")} == {"vlt_rpnpp"}
+    otb = load_yaml(experiments_dir() / "siamrpnpp" / "track_otb.yaml")["tracker"]
+    assert (otb["penalty_k"], otb["window_influence"], otb["lr"]) == (0.24, 0.5, 0.25)   # pysot's released OTB set
+
+
+def test_paper_size_siamrpnpp_parameter_count():
+    from asearch.config import experiments_dir
+    from asearch.training.recipes import load_experiment
+    from trackers.registry import build_model
+
+    model = build_model(load_experiment(experiments_dir() / "siamrpnpp" / "siamrpnpp.yaml").model, pretrained=False)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    # ResNet-50 (no fc) 23,508,032 + adjust layers 919,040 + three DepthwiseRPNs and the 6 fusion weights 7,503,456
+    assert (count(model.backbone), count(model.neck), count(model.head)) == (23_508_032, 919_040, 7_503_456)
+    assert count(model) == 31_930_528
+    assert model.score_size == 26 and model.anchors().shape == (5 * 26 * 26, 4)
+
+
+def _losses(out_dir):
+    rows = (out_dir / "train_log.csv").read_text().strip().splitlines()
+    col = rows[0].split(",").index("loss")
+    return [float(row.split(",")[col]) for row in rows[1:]]
+
+
+@pytest.mark.parametrize("family,config", [("siamrpnpp", "siamrpnpp/tiny.yaml"),
+                                           ("vlt_rpnpp", "vlt_rpnpp/tiny_retrain.yaml")])
+def test_tiny_recipe_trains_tracks_and_evaluates(family, config, tmp_path, check_track_results):
+    import json
+
+    import numpy as np
+
+    from asearch.cli import main
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.training.recipes import train_experiment
+    from trackers.inference.rpn import RPNTracker
+    from trackers.registry import build_tracker, load_model
+
+    torch.set_num_threads(1)
+    root = generate_benchmark(tmp_path / "synth", videos=4, frames=6, size=96, seed=0, distractors=0)
+    result = train_experiment(experiments_dir() / config, "retrain", out_dir=tmp_path / "run", progress=False,
+                              overrides=[f"data.datasets.0.root={root}", "train.steps=40", "train.batch_size=4",
+                                         "train.optimizer=adamw", "train.lr=0.002", "train.warmup_steps=0",
+                                         "train.grad_clip=0", "train.log_every=5", "train.checkpoint_every=0",
+                                         "train.device=cpu", "train.seed=0"])
+    assert result["steps"] == 40 and np.isfinite(result["final_loss"])
+    losses = _losses(tmp_path / "run")
+    assert np.all(np.isfinite(losses)) and np.mean(losses[-2:]) < 0.9 * np.mean(losses[:2]), losses
+    model, cfg = load_model(result["checkpoint"])
+    assert cfg.name == family and not getattr(model, "needs_genome", False)
+    tracker = build_tracker(model, cfg, {"min_size": 4, "topk": 3}, device="cpu")
+    assert isinstance(tracker, RPNTracker)
+    tracker.initialize(np.zeros((96, 96, 3), np.uint8), [30, 30, 20, 20], "a red ball")
+    out = tracker.track(np.zeros((96, 96, 3), np.uint8))
+    assert len(out["box"]) == 4 and len(out["proposals"]) == 3 and len(out["proposal_scores"]) == 3
+    results = tmp_path / "results" / family
+    args = ["track", "--checkpoint", str(result["checkpoint"]), "--config", str(experiments_dir() / config),
+            "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2",
+            "--set", "tracker.min_size=4", "--no-progress"]
+    assert main(args) == 0
+    check_track_results(results, videos=4, frames=6)
+    ev = tmp_path / "ev"
+    assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
+                 "--split", "all", "--out", str(ev)]) == 0
+    data = json.loads((ev / "results.json").read_text())
+    assert 0.0 <= data["trackers"][family]["suc"] <= 1.0
