@@ -258,6 +258,8 @@ ENTRIES: Dict[str, str] = {
     "ostrack": "trackers.models.ostrack:OSTRACK",
     "vlt_tt": "trackers.models.transt:VLT_TT_ENTRY",
     "transt": "trackers.models.transt:TRANST_ENTRY",
+    "vlt_rpnpp": "trackers.models.rpn:VLT_RPNPP_ENTRY",
+    "siamrpnpp": "trackers.models.rpn:SIAMRPNPP_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 

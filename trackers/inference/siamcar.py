@@ -276,19 +276,29 @@ class SiamCARTracker(BatchedTracker):
         else:
             vals = self._decode_argmax(cls, cen, loc, tw, th)
         vals = vals.cpu().numpy()
-        half = (self.model.search_size - 1) / 2.0
         results = []
         for i, video in enumerate(videos):
             cx_c, cy_c, w_c, h_c, pen, score, ps = (float(v) for v in vals[i])
-            s = crops[i]["scale"]
-            height, width = crops[i]["image_size"]
-            cx = video["center"][0] + (cx_c - half) / s
-            cy = video["center"][1] + (cy_c - half) / s
-            lr = pen * score * cfg.lr
-            w = video["size"][0] * (1 - lr) + (w_c / s) * lr
-            h = video["size"][1] * (1 - lr) + (h_c / s) * lr
-            cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, cfg.min_size)
-            video["center"] = np.array([cx, cy])
-            video["size"] = np.array([w, h])
-            results.append({"box": [cx - w / 2, cy - h / 2, w, h], "score": score, "pscore": ps})
+            box = self.move(video, crops[i], (cx_c, cy_c, w_c, h_c), pen * score * cfg.lr)
+            results.append({"box": box, "score": score, "pscore": ps})
         return results
+
+    def to_image(self, video: Dict[str, Any], crop: Dict[str, Any], boxes: np.ndarray) -> np.ndarray:
+        """Search-crop ``cx, cy, w, h`` boxes (``...×4``) -> image ``cx, cy, w, h`` (the crop is centred on the
+        video's previous centre at ``crop['scale']``)."""
+        boxes = np.asarray(boxes, dtype=np.float64)
+        half, s = (self.model.search_size - 1) / 2.0, crop["scale"]
+        return np.concatenate([video["center"] + (boxes[..., :2] - half) / s, boxes[..., 2:] / s], axis=-1)
+
+    def move(self, video: Dict[str, Any], crop: Dict[str, Any], box: Tuple[float, float, float, float],
+             lr: float) -> List[float]:
+        """Step 5 of the module docstring: the video's new state from the chosen crop box ``cx, cy, w, h`` and the
+        size rate ``lr``; returns the box ``x, y, w, h`` in the image."""
+        cx, cy, w_i, h_i = (float(v) for v in self.to_image(video, crop, np.array(box)))
+        w = video["size"][0] * (1 - lr) + w_i * lr
+        h = video["size"][1] * (1 - lr) + h_i * lr
+        height, width = crop["image_size"]
+        cx, cy, w, h = clip_center_size(cx, cy, w, h, height, width, self.cfg.min_size)
+        video["center"] = np.array([cx, cy])
+        video["size"] = np.array([w, h])
+        return [cx - w / 2, cy - h / 2, w, h]
