@@ -27,7 +27,7 @@ import dataclasses
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Union
 
 from torch import nn
 
@@ -83,8 +83,11 @@ def check_supernet_sizes(cfg: Any) -> None:
 
 @dataclass
 class SiamCARModelConfig:
-    """Model section of the SiamCAR family (``name``: ``vlt_scar`` or ``siamcar``)."""
+    """Model section of the SiamCAR family (``name``: ``vlt_scar`` or ``siamcar``). A family that shares these keys
+    with another head (SiamRPN++) subclasses it and sets ``names`` / ``family`` and ``head``."""
 
+    names: ClassVar[Tuple[str, ...]] = ("vlt_scar", "siamcar")
+    family: ClassVar[str] = "SiamCAR"
     name: str = "vlt_scar"
     template_size: int = 127
     search_size: int = 255
@@ -97,8 +100,8 @@ class SiamCARModelConfig:
     resnet: ResNetConfig = field(default_factory=ResNetConfig)
 
     def __post_init__(self) -> None:
-        if self.name not in ("vlt_scar", "siamcar"):
-            raise ConfigError(f"model.name {self.name!r} is not of the SiamCAR family (vlt_scar, siamcar)")
+        if self.name not in self.names:
+            raise ConfigError(f"model.name {self.name!r} is not of the {self.family} family ({', '.join(self.names)})")
         if not self.stages or any(s not in (2, 3, 4) for s in self.stages):
             raise ConfigError(f"model.stages must be a non-empty subset of [2, 3, 4] (the stride-8 stages), "
                               f"got {self.stages}")

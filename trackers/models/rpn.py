@@ -13,7 +13,7 @@ ModaMixer and the contrastive loss), exactly as VLT_SCAR plugs into SiamCAR.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -24,8 +24,7 @@ from trackers.models.base import SharedBackboneMixin
 from trackers.models.siamcar import SiamCARBase
 from trackers.models.vlt_backbone import VLTBackboneMixin
 from trackers.necks import AdjustNeck
-from trackers.registry import (Lazy, ModelEntry, NeckConfig, ResNetConfig, build_vlt_backbone,
-                               check_supernet_sizes)
+from trackers.registry import Lazy, ModelEntry, SiamCARModelConfig, build_vlt_backbone
 
 __all__ = ["SiamRPNPPBase", "SiamRPNPP", "VLTRPNPP", "RPNHeadConfig", "RPNModelConfig", "build_siamrpnpp",
            "build_vlt_rpnpp", "SIAMRPNPP_ENTRY", "VLT_RPNPP_ENTRY"]
@@ -101,31 +100,20 @@ class RPNHeadConfig:
 
 
 @dataclass
-class RPNModelConfig:
-    """Model section of the SiamRPN++ family (``name``: ``vlt_rpnpp`` or ``siamrpnpp``); the keys are the SiamCAR
-    family's (:class:`~trackers.registry.SiamCARModelConfig`) with an RPN ``head``."""
+class RPNModelConfig(SiamCARModelConfig):
+    """Model section of the SiamRPN++ family (``name``: ``vlt_rpnpp`` or ``siamrpnpp``): the SiamCAR family's keys
+    (:class:`~trackers.registry.SiamCARModelConfig`) with an RPN ``head``."""
 
+    names: ClassVar[Tuple[str, ...]] = ("vlt_rpnpp", "siamrpnpp")
+    family: ClassVar[str] = "SiamRPN++"
     name: str = "vlt_rpnpp"
-    template_size: int = 127
-    search_size: int = 255
-    stages: List[int] = field(default_factory=lambda: [2, 3, 4])
-    neck: NeckConfig = field(default_factory=NeckConfig)
     head: RPNHeadConfig = field(default_factory=RPNHeadConfig)
-    supernet: Dict[str, Any] = field(default_factory=dict)
-    genome: Optional[List[List[int]]] = None
-    spos_checkpoint: Optional[str] = None
-    resnet: ResNetConfig = field(default_factory=ResNetConfig)
 
     def __post_init__(self) -> None:
-        if self.name not in ("vlt_rpnpp", "siamrpnpp"):
-            raise ConfigError(f"model.name {self.name!r} is not of the SiamRPN++ family (vlt_rpnpp, siamrpnpp)")
-        if not self.stages or any(s not in (2, 3, 4) for s in self.stages):
-            raise ConfigError(f"model.stages must be a non-empty subset of [2, 3, 4] (the stride-8 stages), "
-                              f"got {self.stages}")
+        super().__post_init__()
         if not self.head.ratios or not self.head.scales or min(self.head.ratios + self.head.scales) <= 0:
             raise ConfigError(f"model.head.ratios and model.head.scales must be non-empty and positive, got "
                               f"{self.head.ratios}, {self.head.scales}")
-        check_supernet_sizes(self)
         if self.name == "siamrpnpp":
             for key in ("supernet", "genome", "spos_checkpoint"):
                 if getattr(self, key):
