@@ -27,7 +27,9 @@ Every smallest gain is at least twice the 0.05 needed, TransT's only just (0.109
 training-video SUC ~0.3), except VLT_TT's, 0.095 (1.9x). VLT_TT at 480 steps gave 0.044-0.330 once biases and norms
 lost their weight decay (issue 18 item 5: 0.044 at seed 0 / 2 threads, a failure); at 800 steps its loss no longer
 sits on the plateau at ~5 where the 480-step runs ended, and the spread narrowed to 0.095-0.166 (VLT_TT row, measured
-with ``python benchmarks/outcome_margins.py -k "issue6 and vlt_tt" --jobs 2``). The closed loop makes the gain spread widely with the seed and the
+with ``python benchmarks/outcome_margins.py -k "issue6 and vlt_tt" --jobs 2``).
+SiamCAR's released decoder (issue 18 item 6) moved the SiamCAR family at seed 0 / 1 thread: SiamCAR 0.449 -> 0.302,
+VLT_SCAR 0.327 -> 0.314 (the other perturbations of these two rows are from before it and not re-measured). The closed loop makes the gain spread widely with the seed and the
 thread count (OSTrack, seed 0: 0.118 at 1 thread, 0.433 at 2): the smallest value is the one to watch. The
 recipes before this one (150 / 120 / 400 steps for TransT / VLT_TT / OSTrack on 12 training videos, OSTrack's head
 16 wide) gave 0.135, 0.044 and 0.003 at their worst seeds, and OSTrack 0.011 on CI's CPU.
