@@ -15,6 +15,8 @@ SCAR = {"name": "vlt_scar", "template_size": 63, "search_size": 127, "neck": {"c
 TT = {"name": "vlt_tt", "template_size": 64, "search_size": 128, "d_model": 32, "nhead": 4,
       "num_fusion_layers": 1, "dim_feedforward": 64, "dropout": 0.0,
       "supernet": {"width_mult": 0.25, "language_dim": LANG}}
+RPN = {"name": "vlt_rpnpp", "template_size": 63, "search_size": 127, "neck": {"channels": 32},
+       "head": {"scales": [4]}, "supernet": {"width_mult": 0.25, "language_dim": LANG}}
 OST = {"name": "vlt_ost", "template_size": 64, "search_size": 128,
        "vit": {"dim": 32, "depth": 6, "heads": 2, "mlp_ratio": 2.0, "drop_path": 0.0, "ce_layers": [3, 5],
                "ce_keep_ratio": 0.7},
@@ -24,7 +26,7 @@ OST = {"name": "vlt_ost", "template_size": 64, "search_size": 128,
 def family_config(name):
     if name == "vlt_ost":
         return dict(OST, genome=Genome((), (), (0, 3), (1, 2)).to_official())
-    return dict({"vlt_scar": SCAR, "vlt_tt": TT}[name], genome=VLTSpace().random(3).to_official())
+    return dict({"vlt_scar": SCAR, "vlt_tt": TT, "vlt_rpnpp": RPN}[name], genome=VLTSpace().random(3).to_official())
 
 
 def batch(cfg, n, seed):
@@ -42,7 +44,7 @@ def join(a, b):
     return {k: torch.cat([a[k], b[k]]) for k in a}
 
 
-@pytest.mark.parametrize("name", ["vlt_scar", "vlt_tt", "vlt_ost"])
+@pytest.mark.parametrize("name", ["vlt_scar", "vlt_tt", "vlt_ost", "vlt_rpnpp"])
 def test_a_negative_pair_leaves_the_contrastive_loss_unchanged(name):
     cfg = family_config(name)
     torch.manual_seed(0)
