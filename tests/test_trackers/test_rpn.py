@@ -434,3 +434,24 @@ def test_tiny_recipe_trains_tracks_and_evaluates(family, config, tmp_path, check
                  "--split", "all", "--out", str(ev)]) == 0
     data = json.loads((ev / "results.json").read_text())
     assert 0.0 <= data["trackers"][family]["suc"] <= 1.0
+
+
+def test_vlt_rpnpp_retrains_a_vlt_scar_architecture(tmp_path):
+    """VLT_RPN++ searches the VLT_SCAR space: an architecture JSON of a VLT_SCAR search (here the released genome,
+    ``official:vlt_scar``) is what its retraining takes, through the CLI, and the checkpoint keeps that genome."""
+    from asearch.cli import main
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.search.architecture import OFFICIAL_GENOMES
+    from trackers.registry import load_model
+
+    torch.set_num_threads(1)
+    root = generate_benchmark(tmp_path / "synth", videos=3, frames=6, size=96, seed=0, distractors=0)
+    out = tmp_path / "rt"
+    assert main(["retrain", "--config", str(experiments_dir() / "vlt_rpnpp" / "tiny_retrain.yaml"),
+                 "--arch", "official:vlt_scar", "--out", str(out), "--set", f"data.datasets.0.root={root}",
+                 "--set", "train.steps=2", "--set", "train.warmup_steps=0", "--set", "train.batch_size=2",
+                 "--no-progress"]) == 0
+    model, cfg = load_model(out / "checkpoints" / "step_00000002.pt")
+    assert cfg.name == "vlt_rpnpp"
+    assert [list(g) for g in cfg.genome] == OFFICIAL_GENOMES["vlt_scar"]
