@@ -322,6 +322,9 @@ def test_genome_and_config_errors():
         check_ost_genome([[], [], [0, 1, 2, 3], [0, 1]], 2)
     with pytest.raises(ArchitectureError, match="'search': VLT_OST searches no backbone genes"):
         check_ost_genome(Genome((), (1,), (0, 0), (0, 0)), 2)
+    # a VLT_SCAR architecture (20 + 20 backbone genes, 4 + 4 mixer genes) says which search VLT_OST needs
+    with pytest.raises(ArchitectureError, match="'template': .* got 20: .*experiments/vlt_ost/search.yaml"):
+        check_ost_genome([[0] * 20, [0] * 20, [0] * 4, [0] * 4], 4)
     with pytest.raises(ConfigError, match="only for vlt_ost"):
         tiny_cfg("ostrack").__class__(name="ostrack", genome=[[], [], [0], [0]])
     with pytest.raises(ConfigError, match="contrastive_stages"):
@@ -534,3 +537,16 @@ def test_tracker_mixes_videos_added_at_different_times_with_template_language():
     for v in range(2):
         assert np.allclose(out[v]["box"], single[v], atol=1e-3)
     assert bool(t._videos[1]["template_state"]["use_template_language"].all())
+
+
+def test_vlt_ost_search_yaml_is_vlt_scars_with_its_own_mutation_rate():
+    """experiments/vlt_ost/search.yaml (README, VLT_OST end to end): VLT_SCAR's search settings (_base_), a mutation
+    probability of 1/8 for VLT_OST's 8 mixer genes."""
+    from asearch.config import experiments_dir, load_config
+    from asearch.search.evolution import SearchConfig
+
+    ost = load_config(SearchConfig, experiments_dir() / "vlt_ost" / "search.yaml")
+    scar = load_config(SearchConfig, experiments_dir() / "vlt_scar" / "search.yaml")
+    assert ost.evolution.mutation_prob == 0.125 and scar.evolution.mutation_prob == 0.1
+    assert ost.evolution.population == scar.evolution.population == 50
+    assert ost.fitness.validation.options == {"held_out": "only"} and ost.fitness.bn.batches == 200

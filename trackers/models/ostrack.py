@@ -151,7 +151,9 @@ def check_ost_genome(genome: Any, num_mixers: int) -> Genome:
     for name in ("template", "search"):
         if getattr(genome, name):
             raise ArchitectureError(f"genome field '{name}': VLT_OST searches no backbone genes (its ViT is fixed), "
-                                    f"got {len(getattr(genome, name))}")
+                                    f"got {len(getattr(genome, name))}: an architecture of a VLT_SCAR / VLT_TT search "
+                                    "does not fit. Pretrain experiments/vlt_ost/supernet.yaml, search it with "
+                                    "experiments/vlt_ost/search.yaml and export that search's architecture")
     for name in ("template_mixer", "search_mixer"):
         if len(getattr(genome, name)) != num_mixers:
             raise ArchitectureError(f"genome field '{name}': {len(getattr(genome, name))} genes, this VLT_OST has "
