@@ -11,7 +11,7 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["resolve_device", "seed_everything", "derive_seed", "keep_freed_memory"]
+__all__ = ["resolve_device", "seed_everything", "derive_seed", "keep_freed_memory", "plain_progress"]
 
 
 def resolve_device(device: Optional[Union[str, torch.device]] = None) -> torch.device:
@@ -67,3 +67,9 @@ def keep_freed_memory(limit_mb: int = 1024) -> bool:
     mmap_ok = mallopt(_M_MMAP_THRESHOLD, limit) == 1 or mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
     _KEPT = mmap_ok and mallopt(_M_TRIM_THRESHOLD, limit) == 1 and mallopt(_M_TOP_PAD, 64 << 20) == 1
     return _KEPT
+
+
+def plain_progress(progress: bool) -> bool:
+    """Whether long work prints plain progress lines: progress bars off (``--no-progress``), or stdout not a
+    terminal (a job scheduler's log file, where a bar is noise)."""
+    return not progress or not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())

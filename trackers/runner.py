@@ -19,6 +19,7 @@ import numpy as np
 
 from asearch.errors import DataError
 from asearch.evaluation.results import results_done, write_results
+from asearch.runtime import plain_progress
 
 __all__ = ["run_dataset", "track_sequence"]
 
@@ -92,11 +93,17 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
                desc=f"tracking {len(todo)} videos")
     tracker = tracker_factory()
 
+    plain = plain_progress(progress)  # a line per video where no bar is seen
+
     def finish(seq: Any, boxes: List[np.ndarray], times: List[float]) -> None:
         write_results(out_dir, seq.name, np.stack(boxes), times=times)
         summary["done"].append(seq.name)
         total = sum(times)
         summary["fps"][seq.name] = len(times) / total if total > 0 else None
+        if plain:
+            fps = summary["fps"][seq.name]
+            print(f"track video {len(summary['done'])}/{len(todo)} {seq.name}: {len(times)} frames"
+                  + (f", {fps:.1f} fps" if fps else ""), flush=True)
 
     if batch_size <= 1:
         for seq in todo:

@@ -37,6 +37,7 @@ import numpy as np
 from asearch.config import to_dict
 from asearch.errors import ASearchError, ConfigError
 from asearch.io import atomic_write_json, atomic_write_text
+from asearch.runtime import plain_progress
 from asearch.search.architecture import Architecture, ValidationRecord, save_architecture
 from asearch.search.fitness import FitnessConfig
 from asearch.search.reeval import FinalConfig
@@ -168,6 +169,7 @@ class EvolutionSearch:
         self.snapshot = dict(snapshot) if snapshot is not None else {"seed": self.seed,
                                                                      "evolution": to_dict(config)}
         self.progress = progress
+        self.plain = plain_progress(progress)  # a line per candidate where no bar is seen
         self.plot = plot
         self.journal = Journal(self.out_dir)
         self.state: Optional[SearchState] = None
@@ -259,10 +261,14 @@ class EvolutionSearch:
                               seconds=float(result.get("seconds", 0.0)), extra=extra)
         self.journal.append(rec)
         self._scored[index] = rec
+        best = max([r.suc for r in state.topk] + [r.suc for r in self._scored.values()])
         if self._bar is not None:
             self._bar.update(1)
-            best = max([r.suc for r in state.topk] + [r.suc for r in self._scored.values()])
             self._bar.set_postfix(gen=state.generation, best_suc=f"{best:.4f}")
+        if self.plain:
+            total = self.config.generations * self.config.population
+            print(f"search ({self.config.mode}) candidate {len(state.records) + len(self._scored)}/{total} "
+                  f"generation {state.generation} SUC {rec.suc:.4f} best {best:.4f} {rec.seconds:.1f} s", flush=True)
         return rec
 
     def generation_complete(self) -> bool:

@@ -12,16 +12,9 @@ from typing import Any, Dict, List, Mapping, Optional, Union
 
 from asearch.errors import ConfigError, DataError
 from asearch.io import atomic_write_text
+from asearch.runtime import plain_progress  # noqa: F401  (re-exported: its home is asearch.runtime)
 
 __all__ = ["CsvLogger", "TensorBoardLogger", "tensorboard_available", "progress_line", "plain_progress"]
-
-
-def plain_progress(progress: bool) -> bool:
-    """Whether to print plain progress lines: progress bars off (``--no-progress``), or stdout not a terminal
-    (a job scheduler's log file, where a bar is noise)."""
-    import sys
-
-    return not progress or not (hasattr(sys.stdout, "isatty") and sys.stdout.isatty())
 
 
 def progress_line(row: Mapping[str, Any], total: int, name: str = "train") -> str:

@@ -199,3 +199,13 @@ def test_torn_journal_line_is_ignored(tmp_path):
     with open(j.path, "a") as fh:
         fh.write('{"genome": [[0')
     assert len(j.read()) == 1 and j.read()[0].suc == 0.5
+
+
+def test_plain_progress_line_per_candidate(tmp_path, capsys):
+    """Without a progress bar (``--no-progress``, or stdout not a terminal) every scored candidate prints one line
+    (issue 19: quiet long runs); its count runs to generations x population."""
+    run(tmp_path, "plain", seed=2)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("search (evolution) candidate")]
+    assert len(lines) == 24
+    assert lines[0].startswith("search (evolution) candidate 1/24 generation 0 SUC ")
+    assert lines[-1].startswith("search (evolution) candidate 24/24 generation 2 SUC ")

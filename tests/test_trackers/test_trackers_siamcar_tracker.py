@@ -217,3 +217,13 @@ def test_runner_batched_matches_sequential_and_resumes(videos, tmp_path):
                      progress=False)
     assert sorted(s5["done"]) == ["a", "b"]
     assert read_results(tmp_path / "short", "a").shape == (4, 4)
+
+
+def test_runner_prints_a_line_per_video_without_a_bar(videos, tmp_path, capsys):
+    """``progress=False`` (``--no-progress``, or stdout not a terminal): one plain line per finished video."""
+    run_dataset(lambda: SiamCARTracker(PerfectCAR(), device="cpu"), videos, tmp_path / "plain", batch_size=2,
+                progress=False)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("track video")]
+    assert len(lines) == 3 and lines[-1].startswith("track video 3/3 ")
+    assert sorted(l.split()[3].rstrip(":") for l in lines) == ["a", "b", "c"]
+    assert all(" frames" in l for l in lines)
