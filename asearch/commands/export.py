@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _cost_text(arch) -> str:
+def _cost_text(arch: "Architecture") -> str:  # noqa: F821 (imported in run)
     """``X GFLOPs, Y M params``; with ``model_cost`` the whole model first, then the searched mixers."""
     own = f"{arch.flops / 1e9:.3f} GFLOPs / {arch.params / 1e6:.3f} M params"
     whole = arch.model_cost
