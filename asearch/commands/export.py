@@ -6,6 +6,10 @@ JSON list of lists) of the ``--supernet``'s search space. ``--weights`` also wri
 inherits from the supernet (``supernets.save_subnet``; input of ``asearch retrain --weights``), together with the
 rest of the supernet's tracker (neck and head, trained with every path during pretraining), which retraining loads
 too unless ``retrain.inherit`` is ``backbone``.
+
+For VLT_OST the space's ``flops``/``params`` are the searched mixers only; with ``--supernet`` the JSON also gets
+``model_cost``, the whole model (fixed ViT + center head + mixers, :mod:`trackers.models.ost_cost`, from the
+checkpoint's model section), and the summary line prints both.
 """
 from __future__ import annotations
 
@@ -32,6 +36,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _cost_text(arch: "Architecture") -> str:  # noqa: F821 (imported in run)
+    """``X GFLOPs, Y M params``; with ``model_cost`` the whole model first, then the searched mixers."""
+    own = f"{arch.flops / 1e9:.3f} GFLOPs / {arch.params / 1e6:.3f} M params"
+    whole = arch.model_cost
+    if not whole:
+        return own.replace(" / ", ", ")
+    return (f"whole model {whole['flops'] / 1e9:.3f} GFLOPs / {whole['params'] / 1e6:.3f} M params, mixers {own}"
+            " (FLOPs are MACs without candidate elimination)")
+
+
 def run(args: argparse.Namespace) -> int:
     """Entry point of `asearch export`."""
     from asearch.errors import ArchitectureError, ConfigError
@@ -53,11 +67,16 @@ def run(args: argparse.Namespace) -> int:
         from asearch.commands.search import space_from_checkpoint
 
         space = space_from_checkpoint(args.supernet)
-        arch = Architecture(genome=space.validate(load_genome(args.genome)), space=space, supernet_sha256=sha)
+        arch = Architecture(genome=space.validate(load_genome(args.genome, space)), space=space,
+                            supernet_sha256=sha)
         arch.with_cost()
+    if args.supernet and arch.space.variant == "ost":
+        from trackers.models.ost_cost import model_cost_of_checkpoint
+
+        arch.model_cost = model_cost_of_checkpoint(args.supernet, arch.flops, arch.params) or arch.model_cost
     save_architecture(arch, args.out)
-    print(f"asearch export: {args.out} ({arch.space.name}, {arch.flops / 1e9:.3f} GFLOPs, {arch.params / 1e6:.3f} M "
-          f"params" + (f", validation SUC {arch.validation.suc:.4f}" if arch.validation else "") + ")")
+    print(f"asearch export: {args.out} ({arch.space.name}, {_cost_text(arch)}"
+          + (f", validation SUC {arch.validation.suc:.4f}" if arch.validation else "") + ")")
     if args.weights:
         if not args.supernet:
             raise ConfigError("--weights needs --supernet (the weights are copied from it)")

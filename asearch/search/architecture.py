@@ -19,7 +19,10 @@ nni sample of the space's declared genes and ``genome.official`` the official VL
 ``validation`` and ``supernet_sha256`` may be ``null`` (a genome typed in by hand), ``frames`` is ``null`` for full
 videos. ``validation.select`` / ``videos_sha256`` (the SHA-256 of the scored video names joined by newlines) /
 ``bn_batch_size`` / ``bn_seed`` complete the protocol, so a score can be reproduced; files written before they
-existed lack them. ``flops`` and ``params`` must equal the space's exact cost of the genome.
+existed lack them. ``flops`` and ``params`` must equal the space's exact cost of the genome (for ``vlt_ost``: the
+searched mixers only). ``model_cost`` (optional, ``vlt_ost`` exports) is the whole model's cost
+(:mod:`trackers.models.ost_cost`): ``{"flops", "params", "fixed_flops", "fixed_params", "note"}`` with
+``flops = fixed_flops + flops`` of the top level (likewise params); files without it load.
 :func:`load_architecture` validates every field and raises :class:`~asearch.errors.ArchitectureError` naming the
 bad one; it also accepts the official VLT genome (``CAND: [[...], [...], [...], [...]]`` in a YAML file,
 or a bare JSON list of lists / flat list of 48 genes), and the paper's searched architectures by name:
@@ -126,6 +129,7 @@ class Architecture:
     supernet_sha256: Optional[str] = None
     seed: Optional[int] = None
     reevaluation: Optional[ValidationRecord] = None
+    model_cost: Optional[Dict[str, Any]] = None  # whole model (vlt_ost: fixed ViT + head + mixers), optional
     toolkit_version: str = field(default_factory=_toolkit_version)
     format_version: int = FORMAT_VERSION
 
@@ -164,6 +168,7 @@ class Architecture:
             "seed": None if self.seed is None else int(self.seed),
             "toolkit_version": self.toolkit_version,
             **({} if self.reevaluation is None else {"reevaluation": self.reevaluation.to_dict()}),
+            **({} if self.model_cost is None else {"model_cost": dict(self.model_cost)}),
         }
 
 
@@ -230,7 +235,25 @@ def _mapping(data: Mapping[str, Any], key: str, source: str, prefix: str = "") -
 
 
 _TOP_KEYS = ("format", "format_version", "space", "genome", "input_sizes", "flops", "params", "validation",
-             "supernet_sha256", "seed", "toolkit_version", "reevaluation")
+             "supernet_sha256", "seed", "toolkit_version", "reevaluation", "model_cost")
+_MODEL_COST_KEYS = ("flops", "params", "fixed_flops", "fixed_params", "note")
+
+
+def _parse_model_cost(v: Any, flops: int, params: int, source: str) -> Dict[str, Any]:
+    """The optional ``model_cost``: non-negative integers whose whole = fixed part + the top-level (mixer) cost."""
+    if not isinstance(v, Mapping):
+        raise _fail(source, "model_cost", f"must be an object, got {type(v).__name__}")
+    unknown = sorted(set(v) - set(_MODEL_COST_KEYS))
+    if unknown:
+        raise _fail(source, f"model_cost.{unknown[0]}", f"unknown field (known: {', '.join(_MODEL_COST_KEYS)})")
+    out: Dict[str, Any] = {k: _nonneg_int(v, k, source, "model_cost.") for k in _MODEL_COST_KEYS[:4]}
+    for key, part in (("flops", flops), ("params", params)):
+        if out[key] != out[f"fixed_{key}"] + part:
+            raise _fail(source, f"model_cost.{key}", f"{out[key]} is not fixed_{key} {out[f'fixed_{key}']} + "
+                        f"{key} {part}")
+    if "note" in v:
+        out["note"] = _string(v, "note", source, "model_cost.")
+    return out
 
 
 def _parse_space(data: Mapping[str, Any], source: str) -> VLTSpace:
@@ -309,9 +332,11 @@ def architecture_from_dict(data: Any, source: str = "<architecture>") -> Archite
     toolkit = _string(data, "toolkit_version", source)
     reeval = data.get("reevaluation")  # optional: only a search with final.reeval writes it
     reeval = None if reeval is None else _parse_validation(reeval, source, "reevaluation")
+    whole = data.get("model_cost")  # optional: vlt_ost exports with the supernet's model config
+    whole = None if whole is None else _parse_model_cost(whole, flops, params, source)
     return Architecture(genome=genome, space=space, flops=flops, params=params, validation=validation,
-                        supernet_sha256=sha, seed=seed, reevaluation=reeval, toolkit_version=toolkit,
-                        format_version=version)
+                        supernet_sha256=sha, seed=seed, reevaluation=reeval, model_cost=whole,
+                        toolkit_version=toolkit, format_version=version)
 
 
 def _parse_genome(g: Mapping[str, Any], space: VLTSpace, source: str) -> Genome:
@@ -461,13 +486,13 @@ def load_architecture(path: Union[str, Path]) -> Architecture:
     return architecture_from_dict(data, source)
 
 
-def load_genome(spec: Union[str, Path]) -> Genome:
+def load_genome(spec: Union[str, Path], space: Optional[VLTSpace] = None) -> Genome:
     """A genome from a file (architecture JSON, official YAML/JSON), ``official:<name>`` or inline JSON text
-    (``[[..],..]``)."""
+    (``[[..],..]``, validated in ``space`` when given, e.g. a VLT_OST supernet's with its own mixer count)."""
     text = str(spec).strip()
     if text.startswith("["):
         try:
-            return _official_architecture(json.loads(text), "<inline genome>").genome
+            return _official_architecture(json.loads(text), "<inline genome>", space).genome
         except json.JSONDecodeError as exc:
             raise ArchitectureError(f"<inline genome>: not valid JSON: {exc}") from None
     return load_architecture(spec).genome
