@@ -29,7 +29,7 @@ from asearch.errors import ModelNotFoundError
 from asearch.runtime import resolve_device
 
 __all__ = ["DEFAULT_TEXT_ENCODER", "TextEncoder", "pool_tokens", "default_model_dir", "resolve_model_source",
-           "load_config", "load_pretrained"]
+           "load_config", "load_pretrained", "load_tokenizer"]
 
 #: Name that selects the packaged default encoder (``None`` and ``"default"`` do too).
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
@@ -153,25 +153,32 @@ def load_config(source: str):
             f"model in the Hugging Face cache. {_HOW_TO_PROVIDE}") from exc
 
 
-def load_pretrained(source: str, weights: bool = True):
-    """``(tokenizer, model)`` of a resolved ``source``, offline; ``weights=False`` builds the model from its config
-    with random weights (the tokenizer still loads). Raises :class:`ModelNotFoundError` naming ``language.encoder``.
+def load_tokenizer(source: str):
+    """The tokenizer of a resolved ``source``, offline; raises :class:`ModelNotFoundError` naming
+    ``language.encoder``."""
+    return load_pretrained(source, weights=None)[0]
+
+
+def load_pretrained(source: str, weights: Optional[bool] = True):
+    """``(tokenizer, model)`` of a resolved ``source``, offline. ``weights=False`` builds the model from its config
+    with random weights, ``None`` loads the tokenizer only (model ``None``). Raises :class:`ModelNotFoundError`
+    naming ``language.encoder``.
     """
     from transformers import AutoModel, AutoTokenizer
 
+    model = None
     try:
         with _offline(), _quiet():
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
             if weights:
                 model = AutoModel.from_pretrained(source, local_files_only=True)
-            else:
+            elif weights is not None:
                 model = AutoModel.from_config(load_config(source))
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(
             f"text encoder '{source}' has a config but its tokenizer or weights cannot be loaded offline "
             f"({exc.__class__.__name__}). {_HOW_TO_PROVIDE}") from exc
     return tokenizer, model
-
 
 class TextEncoder:
     """A frozen language model that turns texts into token features, loaded offline.
