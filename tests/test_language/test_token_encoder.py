@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from asearch.errors import ModelNotFoundError
+from asearch.errors import ConfigError, ModelNotFoundError
 from asearch.language import TextEncoder, pool_tokens
 from asearch.language.tokens import TokenTextEncoder, additive_mask, prepare_texts, zero_missing
 
@@ -122,3 +122,22 @@ def test_bert_base_shapes_on_meta_without_files():
         hidden = enc.layer(3, enc.embed(ids), mask)
     assert enc.width == 768 and enc.layers == 12 and hidden.shape == (1, 5, 768)
     assert sum(p.numel() for p in enc.parameters()) == 108_891_648  # BERT-base without its pooler
+
+
+def test_local_bert_dir_loads_its_weights(tiny_bert_dir):
+    from transformers import BertModel
+
+    enc = TokenTextEncoder(str(tiny_bert_dir), trainable=True)
+    ref = BertModel.from_pretrained(tiny_bert_dir).eval()
+    assert enc.width == 32 and enc.layers == 2 and enc.model_id == str(tiny_bert_dir.resolve())
+    assert torch.equal(enc.model.embeddings.word_embeddings.weight, ref.embeddings.word_embeddings.weight)
+    enc.eval()
+    ids, mask = enc.tokenize(TEXTS)
+    with torch.no_grad():
+        tokens, _ = enc(ids, mask)
+        assert torch.allclose(tokens, ref(input_ids=ids, attention_mask=mask.long()).last_hidden_state, atol=1e-5)
+
+
+def test_gpt2_is_rejected_with_the_key(tiny_gpt2_dir):
+    with pytest.raises(ConfigError, match="language.encoder.*\\[CLS\\], \\[SEP\\]"):
+        TokenTextEncoder(str(tiny_gpt2_dir))
