@@ -38,7 +38,8 @@ import torch
 from torch import nn
 
 from asearch.errors import ConfigError
-from asearch.language.encoder import default_model_dir, load_pretrained, load_tokenizer, resolve_model_source
+from asearch.language.encoder import (default_model_dir, load_config, load_pretrained, load_tokenizer,
+                                      resolve_model_source)
 from asearch.language.features import item_language
 
 __all__ = ["TokenTextEncoder", "prepare_texts", "zero_missing", "additive_mask"]
@@ -100,6 +101,7 @@ class TokenTextEncoder(nn.Module):
             raise ConfigError(f"max_length must be >= 2 (room for [CLS] [SEP]), got {max_length}")
         if config is None:
             source, self.model_id = resolve_model_source(encoder)
+            load_config(source)  # the clear "not available offline" error before the weights' one
             tokenizer, model = load_pretrained(source, weights=pretrained)
         else:
             from transformers import AutoModel

@@ -111,6 +111,8 @@ def test_missing_encoder_names_the_key(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelNotFoundError, match="has no config.json"):
         TokenTextEncoder(str(tmp_path / "empty"))
+    with pytest.raises(ModelNotFoundError, match="not available offline.*language.encoder"):
+        TokenTextEncoder("no-such-org-asearch/no-such-model")
 
 
 def test_bert_base_shapes_on_meta_without_files():
