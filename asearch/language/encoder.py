@@ -28,7 +28,8 @@ import torch
 from asearch.errors import ModelNotFoundError
 from asearch.runtime import resolve_device
 
-__all__ = ["DEFAULT_TEXT_ENCODER", "TextEncoder", "pool_tokens", "default_model_dir", "resolve_model_source"]
+__all__ = ["DEFAULT_TEXT_ENCODER", "TextEncoder", "pool_tokens", "default_model_dir", "resolve_model_source",
+           "load_config", "load_pretrained", "load_tokenizer"]
 
 #: Name that selects the packaged default encoder (``None`` and ``"default"`` do too).
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
@@ -136,6 +137,49 @@ def _quiet() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+def load_config(source: str):
+    """The ``transformers`` config of a resolved ``source`` (see :func:`resolve_model_source`), read offline.
+
+    Raises :class:`ModelNotFoundError` naming ``language.encoder`` when it is neither a local directory nor cached.
+    """
+    from transformers import AutoConfig
+
+    try:
+        with _offline():
+            return AutoConfig.from_pretrained(source, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(
+            f"text encoder '{source}' is not available offline: it is neither a local directory nor a "
+            f"model in the Hugging Face cache. {_HOW_TO_PROVIDE}") from exc
+
+
+def load_tokenizer(source: str):
+    """The tokenizer of a resolved ``source``, offline; raises :class:`ModelNotFoundError` naming
+    ``language.encoder``."""
+    return load_pretrained(source, weights=None)[0]
+
+
+def load_pretrained(source: str, weights: Optional[bool] = True):
+    """``(tokenizer, model)`` of a resolved ``source``, offline. ``weights=False`` builds the model from its config
+    with random weights, ``None`` loads the tokenizer only (model ``None``). Raises :class:`ModelNotFoundError`
+    naming ``language.encoder``.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    model = None
+    try:
+        with _offline(), _quiet():
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True)
+            if weights:
+                model = AutoModel.from_pretrained(source, local_files_only=True)
+            elif weights is not None:
+                model = AutoModel.from_config(load_config(source))
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(
+            f"text encoder '{source}' has a config but its tokenizer or weights cannot be loaded offline "
+            f"({exc.__class__.__name__}). {_HOW_TO_PROVIDE}") from exc
+    return tokenizer, model
+
 class TextEncoder:
     """A frozen language model that turns texts into token features, loaded offline.
 
@@ -155,15 +199,7 @@ class TextEncoder:
         self.source, self.model_id = resolve_model_source(model)
         self.device = resolve_device(device)
         self.max_length = int(max_length)
-        from transformers import AutoConfig
-
-        try:
-            with _offline():
-                self.config = AutoConfig.from_pretrained(self.source, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(
-                f"text encoder '{self.source}' is not available offline: it is neither a local directory nor a "
-                f"model in the Hugging Face cache. {_HOW_TO_PROVIDE}") from exc
+        self.config = load_config(self.source)
         self._model = None
         self._tokenizer = None
 
@@ -181,16 +217,7 @@ class TextEncoder:
         """Load the tokenizer and the weights (done once, on the first encode)."""
         if self._model is not None:
             return
-        from transformers import AutoModel, AutoTokenizer
-
-        try:
-            with _offline(), _quiet():
-                tokenizer = AutoTokenizer.from_pretrained(self.source, local_files_only=True)
-                model = AutoModel.from_pretrained(self.source, local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise ModelNotFoundError(
-                f"text encoder '{self.source}' has a config but its tokenizer or weights cannot be loaded offline "
-                f"({exc.__class__.__name__}). {_HOW_TO_PROVIDE}") from exc
+        tokenizer, model = load_pretrained(self.source)
         if tokenizer.pad_token is None:  # GPT-2: pad with end-of-text, the mask hides it
             if tokenizer.eos_token is None:
                 raise ModelNotFoundError(f"tokenizer of '{self.source}' has neither a pad nor an eos token")

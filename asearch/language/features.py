@@ -38,7 +38,7 @@ from asearch.language.cache import FeatureCache, cache_key
 from asearch.language.encoder import pool_tokens
 
 __all__ = ["LanguageFeaturizer", "MODES", "MISSING_STRATEGIES", "NUM_ATTRIBUTE_WORDS", "MISSING_WORD",
-           "DEFAULT_MISSING_ATTRIBUTES", "normalize_attributes"]
+           "DEFAULT_MISSING_ATTRIBUTES", "normalize_attributes", "item_language"]
 
 MODES = ("sentence", "attribute")
 MISSING_STRATEGIES = ("zero", "template", "attribute")
@@ -60,6 +60,31 @@ def normalize_attributes(words: Optional[Sequence[Optional[str]]]) -> List[str]:
     words = [] if words is None else list(words)
     words = [MISSING_WORD if _blank(w) else str(w).strip() for w in words]
     return words + [MISSING_WORD] * (NUM_ATTRIBUTE_WORDS - len(words))
+
+
+def item_language(mode: str, sentence: Optional[str], words: Optional[Sequence[Optional[str]]], has_language: bool,
+                  strategy: str, index: int = 0) -> Tuple[Optional[Union[str, List[str]]], bool]:
+    """What one item's language becomes under ``mode`` and the missing-language ``strategy``: ``(payload,
+    use_template)``. ``payload`` is the text to encode (sentence mode), the four words (attribute mode), or ``None``
+    for no text (``zero``, ``template``). The one home of Alg. 1's strategies, for pooled and token features alike.
+    """
+    if mode == "sentence":
+        present = bool(has_language) and not _blank(sentence)
+    else:
+        present = bool(has_language) and words is not None and not all(_blank(w) for w in words)
+    if present:
+        return (str(sentence).strip() if mode == "sentence" else normalize_attributes(words)), False
+    if strategy not in MISSING_STRATEGIES:
+        raise ConfigError(f"missing-language strategy must be one of {MISSING_STRATEGIES}, got "
+                          f"{strategy!r} for item {index} (field: language_strategy)")
+    if strategy == "template":
+        return None, True
+    if strategy == "attribute":
+        given = words if words is not None and not all(_blank(w) for w in words) else DEFAULT_MISSING_ATTRIBUTES
+        given = normalize_attributes(given)
+        # Alg. 1 line 14: BERT("none, object, none, none") in sentence mode
+        return (", ".join(given) if mode == "sentence" else given), False
+    return None, False  # "zero" (Alg. 1 line 8)
 
 
 class LanguageFeaturizer:
@@ -157,35 +182,17 @@ class LanguageFeaturizer:
         attr_rows: List[int] = []
         attr_words: List[List[str]] = []
         for i in range(n):
-            words = attributes[i]
-            if self.mode == "sentence":
-                present = bool(has_language[i]) and not _blank(sentences[i])
-            else:
-                present = bool(has_language[i]) and words is not None and not all(_blank(w) for w in words)
-            if present:
-                if self.mode == "sentence":
-                    sent_rows.append(i)
-                    sent_texts.append(str(sentences[i]).strip())
-                else:
-                    attr_rows.append(i)
-                    attr_words.append(normalize_attributes(words))
-                continue
             strategy = self.missing if strategies is None or strategies[i] is None else strategies[i]
-            if strategy not in MISSING_STRATEGIES:
-                raise ConfigError(f"missing-language strategy must be one of {MISSING_STRATEGIES}, got "
-                                  f"{strategy!r} for item {i} (field: language_strategy)")
-            if strategy == "template":
-                use_template[i] = True
-            elif strategy == "attribute":
-                given = words if words is not None and not all(_blank(w) for w in words) else DEFAULT_MISSING_ATTRIBUTES
-                given = normalize_attributes(given)
-                if self.mode == "sentence":
-                    sent_rows.append(i)
-                    sent_texts.append(", ".join(given))  # Alg. 1 line 14: BERT("none, object, none, none")
-                else:
-                    attr_rows.append(i)
-                    attr_words.append(given)
-            # "zero": the row stays 0 (Alg. 1 line 8)
+            payload, use_template[i] = item_language(self.mode, sentences[i], attributes[i], has_language[i],
+                                                     strategy, index=i)
+            if payload is None:  # "zero" (Alg. 1 line 8) or "template": the row stays 0
+                continue
+            if self.mode == "sentence":
+                sent_rows.append(i)
+                sent_texts.append(payload)
+            else:
+                attr_rows.append(i)
+                attr_words.append(payload)
         if sent_rows:
             vectors[sent_rows] = self.text_features(sent_texts)
         if attr_rows:

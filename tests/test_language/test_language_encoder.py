@@ -82,25 +82,6 @@ def test_missing_model_messages(tmp_path, monkeypatch):
         TextEncoder()
 
 
-@pytest.fixture(scope="module")
-def tiny_gpt2_dir(tmp_path_factory):
-    """A random 1-layer GPT-2 with a small byte-level BPE tokenizer: no pad token, no [CLS]/[SEP]."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
-
-    folder = tmp_path_factory.mktemp("tiny_gpt2")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(["a red car on the road", "the black bird in the sky"], vocab_size=300,
-                            min_frequency=1, special_tokens=["<|endoftext|>"], show_progress=False)
-    tok = GPT2TokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>",
-                            bos_token="<|endoftext|>", unk_token="<|endoftext|>")
-    torch.manual_seed(0)
-    cfg = GPT2Config(vocab_size=len(tok), n_positions=32, n_embd=8, n_layer=1, n_head=2,
-                     bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
-    GPT2Model(cfg).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
 
 def test_gpt2_pads_with_eos_and_masks(tiny_gpt2_dir):
     enc = TextEncoder(str(tiny_gpt2_dir), device="cpu", max_length=16)
