@@ -13,9 +13,10 @@ from asearch.search.architecture import load_architecture, sha256_file
 from asearch.search.evolution import SearchConfig
 
 
-def _logged_steps(out_dir) -> list:
+def _log(out_dir) -> list:
+    """The rows of a run's train_log.csv."""
     with open(out_dir / "train_log.csv") as fh:
-        return [int(row["step"]) for row in csv.DictReader(fh)]
+        return list(csv.DictReader(fh))
 
 
 def test_vlt_rpnpp_search_yaml_is_vlt_scars():
@@ -44,7 +45,7 @@ def test_tiny_vlt_rpnpp_pretrain_search_export_retrain(tmp_path, capsys):
     # 1. pretrain: a supernet checkpoint (no genome) that rebuilds a VLT_RPN++ model
     pre = tmp_path / "pre"
     assert main(["pretrain", "--config", str(cfg_dir / "tiny_supernet.yaml"), "--out", str(pre)] + train) == 0
-    assert _logged_steps(pre) == [1, 2, 3]
+    assert [int(r["step"]) for r in _log(pre)] == [1, 2, 3]
     supernet = pre / "checkpoints" / "latest.pt"
     model, cfg = load_model(supernet)
     assert isinstance(model, VLTRPNPP) and model.needs_genome and cfg.genome is None
@@ -85,10 +86,9 @@ def test_tiny_vlt_rpnpp_pretrain_search_export_retrain(tmp_path, capsys):
     capsys.readouterr()
     assert main(["retrain", "--config", str(cfg_dir / "tiny_retrain.yaml"), "--arch", str(arch_path),
                  "--weights", str(weights), "--out", str(re)] + train) == 0
-    assert _logged_steps(re) == [1, 2, 3]
+    log = _log(re)
+    assert [int(r["step"]) for r in log] == [1, 2, 3] and np.all(np.isfinite([float(r["loss"]) for r in log]))
     assert "inherited vlt_rpnpp head weights (--weights)" in capsys.readouterr().err
-    losses = [float(row["loss"]) for row in csv.DictReader(open(re / "train_log.csv"))]
-    assert np.all(np.isfinite(losses))
     fixed, fixed_cfg = load_model(re / "checkpoints" / "latest.pt")
     assert isinstance(fixed, VLTRPNPP) and not fixed.needs_genome
     assert [list(g) for g in fixed_cfg.genome] == arch.genome.to_official()
