@@ -18,13 +18,13 @@ Comparisons (latency ratios, measured side by side in this run):
    the issue's goal is a ratio ``<= 1.2`` (paper: SiamCAR 52 FPS, VLT_SCAR 43 FPS, i.e. 1.21);
 2. VLT_SCAR without / with the template cache: without it, every frame re-encodes the language and re-runs the
    template branch before tracking;
-3. VLT_TT / TransT (128/256) and VLT_OST / OSTrack (128/256, ViT-B/16 with candidate elimination).
+3. VLT_TT / TransT (128/256), VLT_OST / OSTrack (128/256, ViT-B/16 CE), VLT_RPN++ / SiamRPN++ (127/255).
 
 A family whose models are not registered (or fail to build) gets a "not available" row, so the script always runs.
 
-Language vectors: the model's ``language_dim`` (768 at paper sizes, BERT-base) is fed a real encoding when the text
-encoder has that width; otherwise (the packaged MiniLM gives 384-d) a fixed seeded random vector of the model's width
-is fed, and the encoder's time is still counted wherever the language is (re)computed.
+Language vectors: a real encoding when the text encoder has the model's ``language_dim`` (768 at paper sizes,
+BERT-base); otherwise (the packaged MiniLM is 384-d) a fixed seeded random vector of that width, the encoder's time
+still counted wherever the language is (re)computed.
 
 Usage::
 
@@ -50,9 +50,10 @@ PAPER_FPS: Dict[str, float] = {"siamcar": 52.0, "vlt_scar": 43.0, "transt": 32.0
                                "ostrack": 33.0, "vlt_ost": 31.0}
 #: family key -> (VL tracker, vision-only baseline)
 FAMILIES: Dict[str, Tuple[str, str]] = {"scar": ("vlt_scar", "siamcar"), "tt": ("vlt_tt", "transt"),
-                                        "ost": ("vlt_ost", "ostrack")}
+                                        "ost": ("vlt_ost", "ostrack"), "rpn": ("vlt_rpnpp", "siamrpnpp")}
 DISPLAY: Dict[str, str] = {"vlt_scar": "VLT_SCAR", "siamcar": "SiamCAR", "vlt_tt": "VLT_TT", "transt": "TransT",
-                           "vlt_ost": "VLT_OST", "ostrack": "OSTrack"}
+                           "vlt_ost": "VLT_OST", "ostrack": "OSTrack", "vlt_rpnpp": "VLT_RPN++",
+                           "siamrpnpp": "SiamRPN++"}
 #: issue 4: VLT_SCAR / SiamCAR per-frame latency ratio to reach
 SCAR_RATIO_GOAL = 1.2
 SENTENCE = "a red car driving along the road between other cars"
@@ -63,7 +64,8 @@ INIT_BOX = (280.0, 200.0, 80.0, 60.0)  # x, y, w, h in the synthetic frame
 # ----------------------------------------------------------------------------------------------------------------------
 # model configs
 def _paper_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
-    """Model sections at the papers' sizes (width 1.0, 768-d language, SiamCAR's ResNet-50, TransT, ViT-B/16 CE)."""
+    """Model sections at the papers' sizes (width 1.0, 768-d language, SiamCAR's ResNet-50, TransT, ViT-B/16 CE;
+    SiamRPN++: the model config's defaults are pysot's siamrpn_r50_l234_dwxcorr)."""
     official = genome.to_official()
     return {
         "vlt_scar": {"name": "vlt_scar", "template_size": 127, "search_size": 255,
@@ -75,6 +77,9 @@ def _paper_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
         "vlt_ost": {"name": "vlt_ost", "template_size": 128, "search_size": 256, "mixer": {"language_dim": 768},
                     "genome": [[], [], list(genome.template_mixer), list(genome.search_mixer)]},
         "ostrack": {"name": "ostrack", "template_size": 128, "search_size": 256},
+        "vlt_rpnpp": {"name": "vlt_rpnpp", "template_size": 127, "search_size": 255,
+                      "supernet": {"width_mult": 1.0, "language_dim": 768}, "genome": official},
+        "siamrpnpp": {"name": "siamrpnpp", "template_size": 127, "search_size": 255},
     }
 
 
@@ -85,6 +90,7 @@ def _small_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
     fusion = {"d_model": 32, "nhead": 4, "num_fusion_layers": 1, "dim_feedforward": 64, "dropout": 0.0}
     vit = {"patch_size": 16, "dim": 32, "depth": 6, "heads": 2, "mlp_ratio": 2.0, "drop_path": 0.0,
            "ce_layers": [3, 5], "ce_keep_ratio": 0.7}
+    rpn = {"template_size": 63, "search_size": 127, "neck": {"channels": 32, "center_size": 7}, "head": {"scales": [4]}}
     return {
         "vlt_scar": {"name": "vlt_scar", "template_size": 63, "search_size": 127, **neck_head,
                      "supernet": {"width_mult": 0.25, "language_dim": 384}, "genome": official},
@@ -97,8 +103,10 @@ def _small_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
         "vlt_ost": {"name": "vlt_ost", "template_size": 64, "search_size": 128, "vit": vit, "head": {"channels": 16},
                     "mixer": {"every": 3, "language_dim": 384, "roi_output": 2},
                     "genome": [[], [], list(genome.template_mixer[:2]), list(genome.search_mixer[:2])]},
-        "ostrack": {"name": "ostrack", "template_size": 64, "search_size": 128, "vit": vit,
-                    "head": {"channels": 16}},
+        "ostrack": {"name": "ostrack", "template_size": 64, "search_size": 128, "vit": vit, "head": {"channels": 16}},
+        "vlt_rpnpp": {"name": "vlt_rpnpp", **rpn, "supernet": {"width_mult": 0.25, "language_dim": 384},
+                      "genome": official},
+        "siamrpnpp": {"name": "siamrpnpp", **rpn, "resnet": {"width_mult": 0.125}},
     }
 
 
@@ -197,17 +205,13 @@ class Case:
         return 1000.0 * statistics.median(self.template_times) if self.template_times else None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed(fn: Callable[[], Any], device: torch.device) -> float:
     """Seconds one call of ``fn`` takes (CUDA synchronised before and after)."""
-    _sync(device)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    sync()
     start = time.perf_counter()
     fn()
-    _sync(device)
+    sync()
     return time.perf_counter() - start
 
 
@@ -343,6 +347,8 @@ class Report:
             add("VLT_TT / TransT", "vlt_tt", "transt", PAPER_FPS["transt"] / PAPER_FPS["vlt_tt"])
         if "ost" in fams:
             add("VLT_OST / OSTrack", "vlt_ost", "ostrack", PAPER_FPS["ostrack"] / PAPER_FPS["vlt_ost"])
+        if "rpn" in fams:
+            add("VLT_RPN++ / SiamRPN++", "vlt_rpnpp", "siamrpnpp")
         return rows
 
     def format(self) -> str:
@@ -380,8 +386,8 @@ class Report:
                 if not missing and self.case(key) is None:
                     missing = [Unavailable(key, "not measured")]
                 for u in missing:
-                    lines.append(f"| {DISPLAY[key]} | - | not available ({u.reason}) | - | - | - | - | "
-                                 f"{PAPER_FPS[key]:.0f} |")
+                    paper = f"{PAPER_FPS[key]:.0f}" if key in PAPER_FPS else "-"
+                    lines.append(f"| {DISPLAY[key]} | - | not available ({u.reason}) | - | - | - | - | {paper} |")
         lines += ["", "| comparison (latency ratio) | measured | paper (2080Ti) | goal | met |",
                   "|---|---|---|---|---|"]
         for r in self.ratios():
@@ -412,7 +418,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Options:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--frames", type=int, default=20, help="timed frames per tracker (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
-    p.add_argument("--families", default="scar,tt,ost", help="comma list of scar, tt, ost (default all)")
+    p.add_argument("--families", default="scar,tt,ost,rpn", help="comma list of scar, tt, ost, rpn (default all)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--small", action="store_true", help="tiny widths and crops (a quick smoke run)")
     p.add_argument("--genome", default="random",

@@ -41,18 +41,21 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
     rows = _rows(text)
     for label, crops, paper in [("VLT_SCAR", "63/127", "43"), ("VLT_SCAR without template cache", "63/127", "-"),
                                 ("SiamCAR", "63/127", "52"), ("VLT_TT", "64/128", "35"), ("TransT", "64/128", "32"),
-                                ("VLT_OST", "64/128", "31"), ("OSTrack", "64/128", "33")]:
+                                ("VLT_OST", "64/128", "31"), ("OSTrack", "64/128", "33"),
+                                ("VLT_RPN++", "63/127", "-"), ("SiamRPN++", "63/127", "-")]:
         cells = rows[label]
         assert cells[1] == crops and cells[-1] == paper, cells
         ms, fps = float(cells[2]), float(cells[4])  # ms printed with 1 decimal (+-0.05), FPS with 1 (+-0.05)
         assert ms > 0 and 1000.0 / (ms + 0.05) - 0.051 <= fps <= 1000.0 / max(ms - 0.05, 1e-9) + 0.051, cells
     # per-video costs: template branch for every cached tracker, language for the VL ones only
     assert rows["VLT_SCAR"][5] != "-" and rows["VLT_SCAR"][6] != "-" and rows["SiamCAR"][6] == "-"
+    assert rows["VLT_RPN++"][5] != "-" and rows["VLT_RPN++"][6] != "-" and rows["SiamRPN++"][6] == "-"
     assert rows["VLT_SCAR without template cache"][5] == "-"
     # ratios: paper latency ratios are FPS_baseline / FPS_VL
     assert rows["VLT_SCAR / SiamCAR"][2] == "1.209" and rows["VLT_SCAR / SiamCAR"][3] == "<= 1.2"
     assert rows["VLT_SCAR / SiamCAR"][4] in ("yes", "no")
     assert rows["VLT_TT / TransT"][2] == "0.914" and rows["VLT_OST / OSTrack"][2] == "1.065"
+    assert float(rows["VLT_RPN++ / SiamRPN++"][1]) > 0 and rows["VLT_RPN++ / SiamRPN++"][2] == "-"
     # the ratio (3 decimals) is of the unrounded latencies; the table prints them with 1 decimal (+-0.05 ms), so the
     # ratio must lie in the interval those printed values allow (a fixed 1 % failed at ~6 ms latencies)
     measured = float(rows["VLT_SCAR / SiamCAR"][1])
@@ -69,17 +72,18 @@ def test_unregistered_family_is_reported_not_fatal(bench, capsys, monkeypatch):
     real = registry.build_model
 
     def build(cfg, pretrained=True):
-        if cfg["name"] in ("vlt_ost", "ostrack"):
+        if cfg["name"] in ("vlt_ost", "ostrack", "vlt_rpnpp", "siamrpnpp"):
             raise ConfigError(f"unknown model name {cfg['name']!r}")
         return real(cfg, pretrained)
 
     monkeypatch.setattr(registry, "build_model", build)
-    assert bench.main(["--small", "--frames", "1", "--warmup", "0", "--device", "cpu", "--families", "ost",
+    assert bench.main(["--small", "--frames", "1", "--warmup", "0", "--device", "cpu", "--families", "ost,rpn",
                        "--text-encoder", "none", "--videos", "1"]) == 0
     rows = _rows(capsys.readouterr().out)
     assert rows["VLT_OST"][2].startswith("not available (ConfigError: unknown model name 'vlt_ost'")
     assert rows["OSTrack"][2].startswith("not available (ConfigError")
     assert rows["VLT_OST / OSTrack"][1].startswith("not available") and "VLT_SCAR / SiamCAR" not in rows
+    assert rows["VLT_RPN++"][2].startswith("not available (ConfigError") and rows["VLT_RPN++"][-1] == "-"
 
 
 def test_ratio_goal_arithmetic(bench):

@@ -374,15 +374,20 @@ def test_every_rpn_family_yaml_is_valid():
 
 
 def test_paper_size_siamrpnpp_parameter_count():
+    """The toolkit's paper-size SiamRPN++: 31,930,528 parameters. pysot's released siamrpn_r50_l234_dwxcorr has
+    53,950,624: its resnet_atrous.py gives layers 2-4 a 3x3 projection shortcut (256->512, 512->1024, 1024->2048,
+    22,020,096 more weights); the toolkit keeps torchvision's 1x1 ones (trackers/backbones/resnet.py, a choice)."""
     from asearch.config import experiments_dir
     from asearch.training.recipes import load_experiment
     from trackers.registry import build_model
 
     model = build_model(load_experiment(experiments_dir() / "siamrpnpp" / "siamrpnpp.yaml").model, pretrained=False)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    # ResNet-50 (no fc) 23,508,032 + adjust layers 919,040 + three DepthwiseRPNs and the 6 fusion weights 7,503,456
+    # ResNet-50 (no fc, 1x1 shortcuts) 23,508,032 + adjust layers 919,040 (as pysot's) + three DepthwiseRPNs and the 6
+    # fusion weights 7,503,456 (as pysot's: 2,501,150 per level x 3 + 6)
     assert (count(model.backbone), count(model.neck), count(model.head)) == (23_508_032, 919_040, 7_503_456)
     assert count(model) == 31_930_528
+    assert count(model) + 8 * (256 * 512 + 512 * 1024 + 1024 * 2048) == 53_950_624  # pysot's 3x3 shortcuts
     assert model.score_size == 26 and model.anchors().shape == (5 * 26 * 26, 4)
 
 
