@@ -7,9 +7,10 @@ inherits from the supernet (``supernets.save_subnet``; input of ``asearch retrai
 rest of the supernet's tracker (neck and head, trained with every path during pretraining), which retraining loads
 too unless ``retrain.inherit`` is ``backbone``.
 
-For VLT_OST the space's ``flops``/``params`` are the searched mixers only; with ``--supernet`` the JSON also gets
-``model_cost``, the whole model (fixed ViT + center head + mixers, :mod:`trackers.models.ost_cost`, from the
-checkpoint's model section), and the summary line prints both.
+For VLT_OST the space's ``flops``/``params`` are the searched mixers only; the JSON also gets ``model_cost``, the
+whole model (fixed ViT + center head + mixers, :mod:`trackers.models.ost_cost`): from the ``--supernet``
+checkpoint's model section when given, else the one ``asearch search`` wrote into ``best.json`` (it depends only on
+the architecture); the summary line prints both.
 """
 from __future__ import annotations
 
@@ -74,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         from trackers.models.ost_cost import model_cost_of_checkpoint
 
         arch.model_cost = model_cost_of_checkpoint(args.supernet, arch.flops, arch.params) or arch.model_cost
+    if arch.space.variant == "ost" and not arch.model_cost:
+        print("asearch export: no whole-model cost (model_cost) in this search's best.json (written by an earlier "
+              "version); pass --supernet to compute it")
     save_architecture(arch, args.out)
     print(f"asearch export: {args.out} ({arch.space.name}, {_cost_text(arch)}"
           + (f", validation SUC {arch.validation.suc:.4f}" if arch.validation else "") + ")")

@@ -58,6 +58,7 @@ def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):
     from asearch.search.evolution import EvolutionSearch
     from asearch.search.fitness import TrackingFitness
     from asearch.search.overlap import check_validation_overlap
+    from trackers.models.ost_cost import model_cost_function
 
     fitness = TrackingFitness(supernet, cfg.fitness, device=cfg.device)
     check_validation_overlap(supernet, cfg.fitness.validation,
@@ -69,7 +70,8 @@ def build_search(cfg: Any, supernet: Any, out: Any, progress: bool = True):
     if cfg.final.reeval.topk > 0:  # searches without a re-evaluation keep the snapshot of before
         snapshot["final"] = to_dict(cfg.final)
     engine = EvolutionSearch(space, cfg.evolution, out, seed=cfg.seed, validation=fitness.protocol_record(),
-                             supernet_sha256=sha, snapshot=snapshot, progress=progress)
+                             supernet_sha256=sha, snapshot=snapshot, progress=progress,
+                             model_cost=model_cost_function(supernet) if getattr(space, "variant", "") == "ost" else None)
     return engine, fitness
 
 

@@ -154,13 +154,17 @@ class EvolutionSearch:
     ``cost(genome) -> {"flops", "params"}`` (:class:`search_spaces.VLTSpace`). ``validation`` (protocol fields of
     :class:`ValidationRecord` without ``suc``) and ``supernet_sha256`` go into ``best.json``. ``snapshot`` is the
     config the search must keep on ``--resume`` (a different one is refused). ``progress``: tqdm bar; ``plot``:
-    redraw ``search_progress.png`` after every generation.
+    redraw ``search_progress.png`` after every generation. ``model_cost(flops, params)``, when given, is the whole
+    model's cost of a candidate whose space counts only part of it (VLT_OST: the mixers; see
+    :mod:`trackers.models.ost_cost`), stored as ``model_cost`` in ``best.json``.
     """
 
     def __init__(self, space: Any, config: EvolutionConfig, out_dir: Union[str, Path], seed: int = 0, *,
                  validation: Optional[Mapping[str, Any]] = None, supernet_sha256: Optional[str] = None,
-                 snapshot: Optional[Mapping[str, Any]] = None, progress: bool = True, plot: bool = True):
+                 snapshot: Optional[Mapping[str, Any]] = None, progress: bool = True, plot: bool = True,
+                 model_cost: Optional[Callable[[int, int], Optional[Dict[str, Any]]]] = None):
         self.space = space
+        self.model_cost = model_cost
         self.config = config
         self.out_dir = Path(out_dir)
         self.seed = int(seed)
@@ -412,6 +416,8 @@ class EvolutionSearch:
                             validation=validation, supernet_sha256=self.supernet_sha256, seed=self.seed)
         if arch.flops is None and hasattr(self.space, "cost"):
             arch.with_cost()
+        if self.model_cost is not None and arch.flops is not None and arch.params is not None:
+            arch.model_cost = self.model_cost(int(arch.flops), int(arch.params))
         return arch
 
 

@@ -91,3 +91,28 @@ def test_export_writes_model_cost_and_load_checks_it(tmp_path, capsys):
     with pytest.raises(ArchitectureError, match="model_cost.fixed_params: missing"):
         architecture_from_dict(dict(doc, model_cost={k: v for k, v in doc["model_cost"].items()
                                                      if k != "fixed_params"}))
+
+
+def test_search_writes_model_cost_so_export_needs_no_supernet(tmp_path, capsys):
+    """The whole-model cost depends only on the architecture: the search stores it in best.json and
+    ``asearch export --search DIR`` without ``--supernet`` keeps it (issue 19)."""
+    from asearch.cli import main
+    from asearch.search.architecture import load_architecture
+    from asearch.search.evolution import EvolutionConfig, EvolutionSearch, run_local
+    from asearch.training.recipes import space_from_checkpoint
+    from trackers.models.ost_cost import model_cost_function
+
+    ckpt = tmp_path / "supernet.pt"
+    cfg, _ = _tiny_supernet(ckpt)
+    engine = EvolutionSearch(space_from_checkpoint(ckpt), EvolutionConfig(population=2, generations=1, topk=1,
+                                                                         mutations=0, crossovers=0),
+                             tmp_path / "search", model_cost=model_cost_function(ckpt), progress=False, plot=False)
+    run_local(engine.start(), lambda genome: {"suc": 0.5})
+    best = load_architecture(tmp_path / "search" / "best.json")
+    assert best.model_cost == model_cost_of_checkpoint(ckpt, best.flops, best.params)
+    assert best.model_cost["fixed_params"] == fixed_cost(cfg)["fixed_params"]
+    out = tmp_path / "arch.json"
+    assert main(["export", "--search", str(tmp_path / "search"), "--out", str(out)]) == 0
+    assert load_architecture(out).model_cost == best.model_cost
+    assert "whole model " in capsys.readouterr().out
+    assert model_cost_function({"build_info": {"model": {"name": "vlt_scar"}}}) is None

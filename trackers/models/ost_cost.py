@@ -26,9 +26,10 @@ contrastive logit scale (one parameter) is left out.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
-__all__ = ["vit_cost", "center_head_cost", "fixed_cost", "model_cost", "model_cost_of_checkpoint", "MODEL_COST_NOTE"]
+__all__ = ["vit_cost", "center_head_cost", "fixed_cost", "model_cost", "model_cost_function", "model_cost_of_checkpoint",
+           "MODEL_COST_NOTE"]
 
 #: (params, MACs)
 Cost = Tuple[int, int]
@@ -82,10 +83,11 @@ def model_cost(cfg: Any, mixer_flops: int, mixer_params: int) -> Dict[str, Any]:
             "fixed_flops": f["fixed_flops"], "fixed_params": f["fixed_params"], "note": MODEL_COST_NOTE}
 
 
-def model_cost_of_checkpoint(ckpt: Union[str, Mapping[str, Any]], mixer_flops: int, mixer_params: int
-                             ) -> Optional[Dict[str, Any]]:
-    """:func:`model_cost` from a supernet checkpoint's model section (path or loaded dict); ``None`` unless the
-    model is ``vlt_ost`` (the CNN spaces' cost already covers the whole backbone)."""
+def model_cost_function(ckpt: Union[str, Mapping[str, Any]]
+                        ) -> Optional[Callable[[int, int], Dict[str, Any]]]:
+    """``(mixer_flops, mixer_params) -> model_cost`` for a supernet checkpoint (path or loaded dict), its model
+    section read once; ``None`` unless the model is ``vlt_ost`` (the CNN spaces' cost already covers the whole
+    backbone). ``asearch search`` gives it to the engine, so ``best.json`` carries ``model_cost`` too."""
     from trackers.models.ostrack import OSTrackModelConfig
     from trackers.registry import model_config_from_checkpoint
 
@@ -97,4 +99,12 @@ def model_cost_of_checkpoint(ckpt: Union[str, Mapping[str, Any]], mixer_flops: i
     cfg = model_config_from_checkpoint(ckpt, source)
     if not isinstance(cfg, OSTrackModelConfig) or cfg.name != "vlt_ost":
         return None
-    return model_cost(cfg, mixer_flops, mixer_params)
+    return lambda flops, params: model_cost(cfg, flops, params)
+
+
+def model_cost_of_checkpoint(ckpt: Union[str, Mapping[str, Any]], mixer_flops: int, mixer_params: int
+                             ) -> Optional[Dict[str, Any]]:
+    """:func:`model_cost` from a supernet checkpoint's model section (path or loaded dict); ``None`` unless the
+    model is ``vlt_ost``."""
+    fn = model_cost_function(ckpt)
+    return None if fn is None else fn(mixer_flops, mixer_params)
