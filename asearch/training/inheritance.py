@@ -171,6 +171,10 @@ def save_inherited_weights(supernet: Union[str, Path], genome: Any, path: Union[
 
     model, model_cfg = load_model(supernet)
     found = [(name, m) for name, m in model.named_modules() if isinstance(m, VLTSupernet)]
+    if not found and model_cfg.name == "vlt_ost":
+        raise ConfigError(f"{supernet}: VLT_OST exports no inherited weights (--weights): its ViT is fixed, not "
+                          "searched; export the architecture without --weights and retrain it from the MAE ViT "
+                          "(model.vit.pretrained)")
     if not found:
         raise ConfigError(f"{supernet}: the model holds no VLT supernet to extract from")
     prefix, net = found[0]

@@ -116,3 +116,13 @@ def test_search_writes_model_cost_so_export_needs_no_supernet(tmp_path, capsys):
     assert load_architecture(out).model_cost == best.model_cost
     assert "whole model " in capsys.readouterr().out
     assert model_cost_function({"build_info": {"model": {"name": "vlt_scar"}}}) is None
+
+
+def test_export_weights_of_vlt_ost_says_what_to_do(tmp_path):
+    from asearch.errors import ConfigError
+    from asearch.training.recipes import save_inherited_weights
+
+    ckpt = tmp_path / "supernet.pt"
+    _tiny_supernet(ckpt)
+    with pytest.raises(ConfigError, match=r"VLT_OST exports no inherited weights .*without --weights.*vit.pretrained"):
+        save_inherited_weights(ckpt, [[], [], [0, 3], [1, 2]], tmp_path / "subnet.pt")
