@@ -14,6 +14,11 @@ with per-batch means ``m_k`` and unbiased variances ``v_k`` the running statisti
 dominate). The layers' own momenta are restored afterwards. Layers that do not track running statistics are left
 alone; no parameter changes (``no_grad``; BatchNorm affine weights are not touched by a forward pass).
 
+Stochastic layers stay in eval mode during recalibration: dropout and stochastic depth (``DropPath``: VLT_OST's ViT
+has ``drop_path`` 0.1, VLT_TT's head dropout) would otherwise draw from the unseeded global RNG, so the same
+candidate got a different SUC in every search, and the statistics would be those of features the tracker never
+sees (it runs in eval mode, without them).
+
 Ghost batches (``parts``): several recalibration batches can go through the network in one forward pass, stacked
 along the batch dimension. Every BatchNorm layer then splits its input back into the ``parts`` batches, normalises
 each with its own statistics and counts each as one batch, which is exactly what ``parts`` separate passes compute
@@ -88,14 +93,19 @@ class Recalibrator:
         self._all_bn = [m for m in self.modules if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.layers = [m for m in self._all_bn if m.track_running_stats]  # batchnorm_layers(model)
         self._plain = all(type(m).train is nn.Module.train for m in self.modules)
+        from trackers.backbones.vit import DropPath
+
+        self._stochastic = [m for m in self.modules if isinstance(m, (nn.modules.dropout._DropoutNd, DropPath))]
 
     def set_training(self, mode: bool) -> None:
-        """``model.train(mode)``."""
+        """``model.train(mode)``, but dropout and stochastic depth stay in eval mode (module docstring)."""
         if not self._plain:
             self.model.train(mode)
-            return
-        for m in self.modules:
-            m.__dict__["training"] = mode  # where nn.Module keeps the flag (it is not a parameter/buffer/module)
+        else:
+            for m in self.modules:
+                m.__dict__["training"] = mode  # where nn.Module keeps the flag (it is not a parameter/buffer/module)
+        for m in self._stochastic:
+            m.__dict__["training"] = False
 
     def __call__(self, batches: Iterable[Any], forward: Callable[[Any], Any],
                  parts: Union[int, Sequence[int]] = 1) -> dict:

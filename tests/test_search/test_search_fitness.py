@@ -70,6 +70,23 @@ def test_recalibrator_is_recalibrate_bn_reused(probe_cls):
     assert (_OverridesTrain.calls > calls) == (probe_cls is _OverridesTrain)
 
 
+@pytest.mark.parametrize("probe_cls", [_Probe, _OverridesTrain])
+def test_recalibration_keeps_dropout_and_drop_path_in_eval_mode(probe_cls):
+    """Dropout and stochastic depth before a BN layer stay off during recalibration: the statistics are those of
+    the eval-mode features, the same on every call whatever the global RNG (VLT_OST's ViT has drop_path 0.1)."""
+    from trackers.backbones.vit import DropPath
+
+    probe = probe_cls()
+    net = nn.Sequential(nn.Dropout(0.5), DropPath(0.5), probe, nn.BatchNorm1d(3)).eval()
+    x = torch.arange(24, dtype=torch.float32).reshape(8, 3)
+    rec = Recalibrator(net)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        rec([x], lambda b: net(b))
+        assert torch.allclose(net[3].running_mean, x.mean(0)) and torch.allclose(net[3].running_var, x.var(0))
+    assert probe.seen == [True, True] and not net[0].training and not net[1].training
+
+
 def test_ghost_batches_give_the_statistics_of_separate_passes():
     """Two batches stacked and forwarded once with parts=2: every BatchNorm layer normalises and counts each part
     on its own (hand-computed running statistics; outputs equal to separate passes, also for a layer without
