@@ -17,9 +17,10 @@ expect, frames rendered by :func:`asearch.data.synthetic.synthesize_video`). The
 video of the official test list, the class's held-out validation video (the search scores those) and two training
 videos; the fake TNL2K a train and a test subset, one training video with an empty ``language.txt`` (as TNL2K has).
 
-Paper-size models on CPU: VLT_OST's ViT-B checkpoints are about 1 GB each (a few GB for the run). Each stage is
-skipped when its output exists, so an interrupted or failed run continues where it stopped (``--fresh`` starts
-over); after a run without failures the checkpoints (``*.pt``) are removed unless ``--keep`` is given (the logs,
+Paper-size models on CPU: VLT_OST's ViT-B checkpoints are about 1 GB each (a few GB for the run). A stage that has
+succeeded is skipped on the next run with the same ``--out`` (a marker in ``runs/.done/``), so a failed run continues
+with the stage that failed (a stage killed half-way may need its output folder removed first); ``--fresh`` starts
+over. After a run without failures the checkpoints (``*.pt``) are removed unless ``--keep`` is given (the logs,
 results and ``table.md`` stay).
 
 Usage::
@@ -61,12 +62,15 @@ SEARCH = ("evolution.population=2", "evolution.generations=1", "evolution.topk=2
 @dataclass(frozen=True)
 class Command:
     """One CLI call: ``family``, ``stage`` (the table's row name), ``args`` after ``asearch`` with ``{runs}`` for
-    the run folder, and ``output``: the file whose presence means the stage is done."""
+    the run folder."""
 
     family: str
     stage: str
     args: Tuple[str, ...]
-    output: str
+
+    def marker(self, runs: Path) -> Path:
+        """The file written when the stage has succeeded (a rerun skips it)."""
+        return runs / ".done" / f"{self.family}_{self.stage.replace(' ', '_')}"
 
     def argv(self, runs: str) -> List[str]:
         """The arguments with ``{runs}`` filled in."""
@@ -89,22 +93,21 @@ def _family_commands(f: str) -> List[Command]:
     weights = (("--supernet", supernet), ("--weights", f"{run}/subnet.pt")) if f == "vlt_scar" else ((), ())
     cmds = [
         Command(f, "pretrain", ("pretrain", "--config", f"experiments/{f}/supernet.yaml", "--out", f"{run}/supernet",
-                                "--no-progress") + _sets(TRAIN, WARMUP[f], OFFLINE), supernet),
+                                "--no-progress") + _sets(TRAIN, WARMUP[f], OFFLINE)),
         Command(f, "search", ("search", "--config", f"experiments/{f}/search.yaml", "--supernet", supernet,
-                              "--out", f"{run}/search", "--no-progress") + _sets(SEARCH), f"{run}/search/best.json"),
+                              "--out", f"{run}/search", "--no-progress") + _sets(SEARCH)),
         Command(f, "export", ("export", "--search", f"{run}/search") + weights[0] + ("--out", f"{run}/arch.json")
-                + weights[1], f"{run}/arch.json"),
+                + weights[1]),
         Command(f, "retrain", ("retrain", "--config", f"experiments/{f}/retrain.yaml", "--arch", f"{run}/arch.json")
-                + weights[1] + ("--out", f"{run}/retrain", "--no-progress") + _sets(TRAIN, WARMUP[f], OFFLINE),
-                retrained),
+                + weights[1] + ("--out", f"{run}/retrain", "--no-progress") + _sets(TRAIN, WARMUP[f], OFFLINE)),
     ]
     for d in ("lasot", "tnl2k"):
         results = f"{run}/results/{d}/{f}"
         cmds += [
             Command(f, f"track {d}", ("track", "--config", track_cfg[d], "--checkpoint", retrained, "--dataset", d,
-                                      "--split", "test", "--out", results, "--no-progress"), f"{results}/.done"),
+                                      "--split", "test", "--out", results, "--no-progress")),
             Command(f, f"evaluate {d}", ("evaluate", "--results", results, "--dataset", d, "--split", "test",
-                                         "--out", f"{run}/evaluation_{d}"), f"{run}/evaluation_{d}/results.json"),
+                                         "--out", f"{run}/evaluation_{d}")),
         ]
     return cmds
 
@@ -243,8 +246,9 @@ def run_command(cmd: Command, runs: Path, env: Dict[str, str], log_dir: Path) ->
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seconds = time.perf_counter() - start
     log.write_text(proc.stdout)
-    if proc.returncode == 0 and cmd.stage.startswith("track"):
-        (runs / cmd.output.replace("{runs}/", "")).write_text("")
+    if proc.returncode == 0:
+        cmd.marker(runs).parent.mkdir(parents=True, exist_ok=True)
+        cmd.marker(runs).write_text(f"{seconds:.1f}\n")
     if proc.returncode == 0:
         return seconds, 0, key_result(cmd, proc.stdout, runs)
     last = proc.stdout.strip().splitlines()
@@ -268,7 +272,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, help="work folder: the fake datasets, runs/, logs/, table.md")
     p.add_argument("--family", choices=FAMILIES + ("both",), default="both")
     p.add_argument("--keep", action="store_true", help="keep the checkpoints (default: removed at the end)")
-    p.add_argument("--fresh", action="store_true", help="start over (default: skip stages whose output exists)")
+    p.add_argument("--fresh", action="store_true", help="start over (default: skip the stages that succeeded before)")
     p.add_argument("--threads", type=int, default=None, help="OMP_NUM_THREADS of the commands (default: unset)")
     p.add_argument("--print-commands", action="store_true", help="print the README block and exit")
     args = p.parse_args(argv)
@@ -303,8 +307,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if cmd.family in failed:
             rows.append((cmd, -1.0, -1, "not run (an earlier stage failed)"))
             continue
-        if (runs / cmd.output.replace("{runs}/", "")).exists():
-            rows.append((cmd, -1.0, 0, "done before (output exists)"))
+        if cmd.marker(runs).exists():
+            rows.append((cmd, -1.0, 0, "done before"))
             continue
         print(f"[paper_pipeline] {cmd.family} {cmd.stage}: asearch {' '.join(cmd.argv(str(runs)))}", flush=True)
         seconds, code, result = run_command(cmd, runs, env, logs)

@@ -95,3 +95,16 @@ def test_help_runs(pipeline, capsys):
     with pytest.raises(SystemExit) as err:
         pipeline.main(["--help"])
     assert err.value.code == 0 and "--family" in capsys.readouterr().out
+
+
+def test_a_rerun_skips_the_stages_that_succeeded(pipeline, tmp_path, capsys):
+    for d in ("LaSOT", "TNL2K"):
+        (tmp_path / d).mkdir()
+    for cmd in pipeline.COMMANDS:
+        if cmd.family == "vlt_scar":
+            cmd.marker(tmp_path / "runs").parent.mkdir(parents=True, exist_ok=True)
+            cmd.marker(tmp_path / "runs").write_text("1.0\n")
+    assert pipeline.main(["--out", str(tmp_path), "--family", "vlt_scar"]) == 0
+    rows = [r for r in (tmp_path / "table.md").read_text().splitlines() if r.startswith("| vlt_scar")]
+    assert len(rows) == 8 and all("done before" in r for r in rows)
+    assert "| vlt_scar | search | `asearch search --config experiments/vlt_scar/search.yaml ...` |" in rows[1]
