@@ -15,7 +15,7 @@ dominate). The layers' own momenta are restored afterwards. Layers that do not t
 alone; no parameter changes (``no_grad``; BatchNorm affine weights are not touched by a forward pass).
 
 Stochastic layers stay in eval mode during recalibration: dropout and stochastic depth (``DropPath``: VLT_OST's ViT
-has ``drop_path`` 0.1, VLT_TT's head dropout) would otherwise draw from the unseeded global RNG, so the same
+has ``drop_path`` 0.1, VLT_TT's head dropout and attention dropout) would otherwise draw from the unseeded global RNG, so the same
 candidate got a different SUC in every search, and the statistics would be those of features the tracker never
 sees (it runs in eval mode, without them).
 
@@ -95,7 +95,8 @@ class Recalibrator:
         self._plain = all(type(m).train is nn.Module.train for m in self.modules)
         from trackers.backbones.vit import DropPath
 
-        self._stochastic = [m for m in self.modules if isinstance(m, (nn.modules.dropout._DropoutNd, DropPath))]
+        stochastic = (nn.modules.dropout._DropoutNd, nn.MultiheadAttention, DropPath)  # MHA: its attention dropout
+        self._stochastic = [m for m in self.modules if isinstance(m, stochastic)]
 
     def set_training(self, mode: bool) -> None:
         """``model.train(mode)``, but dropout and stochastic depth stay in eval mode (module docstring)."""

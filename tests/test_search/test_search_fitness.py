@@ -85,6 +85,9 @@ def test_recalibration_keeps_dropout_and_drop_path_in_eval_mode(probe_cls):
         rec([x], lambda b: net(b))
         assert torch.allclose(net[3].running_mean, x.mean(0)) and torch.allclose(net[3].running_var, x.var(0))
     assert probe.seen == [True, True] and not net[0].training and not net[1].training
+    attn = nn.ModuleList([nn.MultiheadAttention(4, 2, dropout=0.5), nn.ReLU()])  # VLT_TT's attention dropout
+    Recalibrator(attn).set_training(True)
+    assert attn[1].training and not attn[0].training
 
 
 def test_ghost_batches_give_the_statistics_of_separate_passes():
