@@ -25,7 +25,7 @@ results and ``table.md`` stay).
 
 Usage::
 
-    python benchmarks/paper_pipeline.py --out /tmp/paper_pipeline             # both families
+    python benchmarks/paper_pipeline.py --out paper_run                        # both families
     python benchmarks/paper_pipeline.py --out DIR --family vlt_scar --keep
     python benchmarks/paper_pipeline.py --print-commands                       # the README block
 """
