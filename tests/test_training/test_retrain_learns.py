@@ -1,4 +1,5 @@
-"""Issue 6, "done when": each of the nine trackers (issue 20 added SiamRPN++ and VLT_RPN++, issue 21 PJVLT) retrains in its tiny
+"""Issue 6, "done when": each of the nine trackers (issue 20 added SiamRPN++ and VLT_RPN++, issue 21 PJVLT)
+retrains in its tiny
 config on an easy synthetic benchmark on CPU with a decreasing loss and then tracks validation videos better (SUC) than the same architecture untrained (fresh
 init from the same seed); retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces the
 genome of the YAML (also by name: official:vlt_scar).
