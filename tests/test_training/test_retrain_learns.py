@@ -1,8 +1,7 @@
-"""Issue 6, "done when": each of the nine trackers (issue 20 added SiamRPN++ and VLT_RPN++, issue 21 PJVLT)
-retrains in its tiny
-config on an easy synthetic benchmark on CPU with a decreasing loss and then tracks validation videos better (SUC) than the same architecture untrained (fresh
-init from the same seed); retraining a VL subnet pauses and resumes exactly through run_retrain; --arch replaces the
-genome of the YAML (also by name: official:vlt_scar).
+"""Issue 6, "done when": each of the nine trackers (issue 20 added SiamRPN++ and VLT_RPN++, issue 21 PJVLT) retrains in
+its tiny config on an easy synthetic benchmark on CPU with a decreasing loss and then tracks validation videos better
+(SUC) than the same architecture untrained (fresh init from the same seed); retraining a VL subnet pauses and resumes
+exactly through run_retrain; --arch replaces the genome of the YAML (also by name: official:vlt_scar).
 
 The benchmark (``fast_bench``): 40 plain videos whose targets move 3x faster than the default, 24 for training and
 16 for validation (on slow targets an untrained tracker's near-constant boxes already score SUC ~0.46, and 4
