@@ -83,7 +83,8 @@ def test_every_pjvlt_yaml_loads_and_the_paper_recipe_is_the_papers():
     assert t.lr_mult == {"backbone": 0.1, "text": 0.1, "saiel": 0.1, "ccpil": 0.1}   # 1e-5 for the encoder
     assert t.steps * t.batch_size * 4 == 300 * 60000 and paper.data.pairs_per_epoch == 60000   # 4 x 32 = 128
     assert [d.name for d in paper.data.datasets] == ["lasot", "got10k", "trackingnet", "coco"]
-    assert paper.language.encoder == "bert-base-uncased" and (paper.loss["giou_weight"], paper.loss["l1_weight"]) == (2, 5)
+    assert paper.language.encoder == "bert-base-uncased"
+    assert (paper.loss["focal_weight"], paper.loss["giou_weight"], paper.loss["l1_weight"]) == (1, 2, 5)
     tiny = _model_cfg(TINY, 384)
     assert tiny.text.encoder == "default" and tiny.vit.depth <= 6   # the packaged MiniLM has 6 layers
 

@@ -168,7 +168,9 @@ class PJVLT(nn.Module):
                  genome: Any = None, template_box: Optional[torch.Tensor] = None,
                  use_template_language: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
         """Once per video: template tokens ``z`` and the words of every layer (``language``: :meth:`tokenize`'s
-        output, ``None``: no language). Batch-first, so the tracker splits and joins videos."""
+        output, ``None``: no language). Batch-first, so the tracker splits and joins videos. ``genome``,
+        ``template_box`` and ``use_template_language`` are the tracker base's keywords: PJVLT has no path and no
+        template substitute for the language (``template`` acts as ``zero``)."""
         z = self.backbone.embed_template(template)
         if language is None:
             b = z.shape[0]
@@ -190,7 +192,7 @@ class PJVLT(nn.Module):
         return self.head(vit.to_map(tokens[:, lens_t:], vit.grid_x))
 
     def forward(self, template: torch.Tensor, search: torch.Tensor,
-                language: Optional[Mapping[str, torch.Tensor]] = None, **_: Any) -> Dict[str, torch.Tensor]:
+                language: Optional[Mapping[str, torch.Tensor]] = None) -> Dict[str, torch.Tensor]:
         """Training forward on a pair batch (images 0..255; ``language`` from :meth:`tokenize`)."""
         return self.track(search, self.template(template, language))
 
