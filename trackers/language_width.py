@@ -49,15 +49,43 @@ def _set(model: Dict[str, Any], key: str, value: Optional[int]) -> None:
         node[parts[-1]] = int(value)
 
 
+def _fill_encoder(model: Dict[str, Any], encoder: Optional[str], source: str) -> None:
+    """A family with its own language model (``ModelEntry.language_encoder_key``, e.g. PJVLT's ``text.encoder``)
+    records ``language.encoder`` in its model section (``default`` for the packaged MiniLM), so that a checkpoint
+    rebuilds its language model; an explicit other value is a :class:`ConfigError` naming both keys."""
+    from trackers.registry import get_entry
+
+    name = model.get("name")
+    key = None if name is None else get_entry(str(name)).language_encoder_key
+    if key is None:
+        return
+    value = "default" if encoder is None or str(encoder).strip().lower() in ("", "default") else str(encoder)
+    node: Any = model
+    for part in key.split(".")[:-1]:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    given = node.get(key.split(".")[-1]) if isinstance(node, Mapping) else None
+    if given is not None and str(given) != value:
+        raise ConfigError(f"{source}: model.{key} is {given!r}, but language.encoder is {value!r}; leave model.{key} "
+                          "out (it follows from language.encoder)")
+    parts = key.split(".")
+    node = model
+    for part in parts[:-1]:
+        node[part] = dict(node.get(part) or {})
+        node = node[part]
+    node[parts[-1]] = value
+
+
 def resolve_language_dim(model: Mapping[str, Any], width: Optional[int], encoder: Optional[str] = None,
                          mode: str = "sentence", source: str = "<config>") -> Dict[str, Any]:
     """A copy of the plain ``model`` section whose language width key holds ``width`` (the featurizer's ``dim``).
 
+    A family with its own language model also gets ``language.encoder`` at its ``language_encoder_key``.
     ``width`` ``None`` (language disabled) keeps an explicit value and drops a null one (the family's default
     applies). An explicit value other than ``width`` raises :class:`ConfigError` naming ``model.<key>``,
     ``language.encoder`` / ``language.mode`` and both values. A vision-only family is returned unchanged.
     """
     out = dict(model)
+    _fill_encoder(out, encoder, source)
     key = language_dim_key(out)
     if key is None:
         return out

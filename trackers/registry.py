@@ -223,9 +223,9 @@ class ModelEntry:
     ``build_model(cfg, pretrained) -> nn.Module``; ``build_actor(model, featurizer, loss_cfg, path_sampler)``;
     ``build_tracker(model, tracker_cfg, featurizer, genome, device)``. ``language_dim_key``: the dotted key of the
     model section holding the language width (``supernet.language_dim``; ``None``: a vision-only family), filled
-    from the text encoder by :func:`trackers.language_width.resolve_language_dim`. ``pretrained``: the family's
-    pretrained-weight keys and the files the paper starts from (:func:`trackers.init_report.null_pretrained_warnings`).
-    """
+    from the text encoder by :func:`trackers.language_width.resolve_language_dim`, as is ``language_encoder_key``
+    (the key holding ``language.encoder``, for a model with its own language model). ``pretrained``: the family's
+    pretrained-weight keys and the files its paper starts from (``init_report.null_pretrained_warnings``)."""
 
     config_cls: type
     loss_config_cls: type
@@ -235,6 +235,7 @@ class ModelEntry:
     build_tracker: Callable[..., Any]
     language_dim_key: Optional[str] = None
     pretrained: Tuple[PretrainedKey, ...] = ()
+    language_encoder_key: Optional[str] = None
 
 
 class Lazy:
@@ -263,6 +264,7 @@ ENTRIES: Dict[str, str] = {
     "transt": "trackers.models.transt:TRANST_ENTRY",
     "vlt_rpnpp": "trackers.models.rpn:VLT_RPNPP_ENTRY",
     "siamrpnpp": "trackers.models.rpn:SIAMRPNPP_ENTRY",
+    "pjvlt": "trackers.models.pjvlt:PJVLT_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 
