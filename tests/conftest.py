@@ -50,3 +50,18 @@ def outcome(request):
         yield Outcome(request.node.nodeid)
     finally:
         torch.set_num_threads(before)
+
+
+def load_benchmark_script(name: str):
+    """Import ``benchmarks/<name>.py`` as module ``name`` (a generator: yields it, then unregisters it)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(name, None)

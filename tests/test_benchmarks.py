@@ -6,6 +6,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from conftest import load_benchmark_script
+
 import pytest
 import torch
 
@@ -14,12 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tracking.py
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_tracking", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_tracking"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("bench_tracking", None)
+    yield from load_benchmark_script("bench_tracking")
 
 
 def _rows(text: str) -> dict:

@@ -2,26 +2,20 @@
 "pipeline at scale" block is exactly the script's commands (issue 19)."""
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
+
+from conftest import load_benchmark_script
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCRIPT = REPO / "benchmarks" / "paper_pipeline.py"
 
 
 @pytest.fixture(scope="module")
 def pipeline():
-    spec = importlib.util.spec_from_file_location("paper_pipeline", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["paper_pipeline"] = module  # dataclasses resolve their module by name
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("paper_pipeline", None)
+    yield from load_benchmark_script("paper_pipeline")
 
 
 def test_fake_lasot_is_read_by_the_lasot_reader(pipeline, tmp_path):
