@@ -27,17 +27,24 @@ def language_dim_key(model: Mapping[str, Any]) -> Optional[str]:
     return get_entry(str(name)).language_dim_key
 
 
-def get_language_dim(model: Mapping[str, Any], key: str) -> Optional[int]:
+def _get(model: Mapping[str, Any], key: str) -> Any:
     """The value at dotted ``key`` of a plain model mapping (``None`` when absent or null)."""
     node: Any = model
     for part in key.split("."):
         if not isinstance(node, Mapping) or node.get(part) is None:
             return None
         node = node[part]
-    return int(node)
+    return node
 
 
-def _set(model: Dict[str, Any], key: str, value: Optional[int]) -> None:
+def get_language_dim(model: Mapping[str, Any], key: str) -> Optional[int]:
+    """The language width at dotted ``key`` of a plain model mapping (``None`` when absent or null)."""
+    value = _get(model, key)
+    return None if value is None else int(value)
+
+
+def _set(model: Dict[str, Any], key: str, value: Any) -> None:
+    """Set dotted ``key`` of a plain model mapping (copying the sections on the way); ``None`` removes it."""
     parts = key.split(".")
     node = model
     for part in parts[:-1]:
@@ -46,7 +53,7 @@ def _set(model: Dict[str, Any], key: str, value: Optional[int]) -> None:
     if value is None:
         node.pop(parts[-1], None)
     else:
-        node[parts[-1]] = int(value)
+        node[parts[-1]] = value
 
 
 def _fill_encoder(model: Dict[str, Any], encoder: Optional[str], source: str) -> None:
@@ -60,19 +67,11 @@ def _fill_encoder(model: Dict[str, Any], encoder: Optional[str], source: str) ->
     if key is None:
         return
     value = "default" if encoder is None or str(encoder).strip().lower() in ("", "default") else str(encoder)
-    node: Any = model
-    for part in key.split(".")[:-1]:
-        node = node.get(part) if isinstance(node, Mapping) else None
-    given = node.get(key.split(".")[-1]) if isinstance(node, Mapping) else None
+    given = _get(model, key)
     if given is not None and str(given) != value:
         raise ConfigError(f"{source}: model.{key} is {given!r}, but language.encoder is {value!r}; leave model.{key} "
                           "out (it follows from language.encoder)")
-    parts = key.split(".")
-    node = model
-    for part in parts[:-1]:
-        node[part] = dict(node.get(part) or {})
-        node = node[part]
-    node[parts[-1]] = value
+    _set(model, key, value)
 
 
 def resolve_language_dim(model: Mapping[str, Any], width: Optional[int], encoder: Optional[str] = None,
