@@ -180,6 +180,7 @@ def load_pretrained(source: str, weights: Optional[bool] = True):
             f"({exc.__class__.__name__}). {_HOW_TO_PROVIDE}") from exc
     return tokenizer, model
 
+
 class TextEncoder:
     """A frozen language model that turns texts into token features, loaded offline.
 
