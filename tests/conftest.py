@@ -52,7 +52,7 @@ def outcome(request):
         torch.set_num_threads(before)
 
 
-def load_benchmark_script(name: str):
+def _load_benchmark_script(name: str):
     """Import ``benchmarks/<name>.py`` as module ``name`` (a generator: yields it, then unregisters it)."""
     import importlib.util
     import sys
@@ -65,3 +65,10 @@ def load_benchmark_script(name: str):
     spec.loader.exec_module(module)
     yield module
     sys.modules.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def load_benchmark_script():
+    """The benchmark-script loader, as a fixture: ``from conftest import`` is ambiguous when pytest collects several
+    ``conftest.py`` files (tests/test_search has its own), so test modules reach the loader through this."""
+    return _load_benchmark_script

@@ -6,8 +6,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from conftest import load_benchmark_script
-
 import pytest
 import torch
 
@@ -15,7 +13,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_tracking.py
 
 
 @pytest.fixture(scope="module")
-def bench():
+def bench(load_benchmark_script):
     yield from load_benchmark_script("bench_tracking")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from conftest import load_benchmark_script
-
 import numpy as np
 import pytest
 
@@ -14,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def pipeline():
+def pipeline(load_benchmark_script):
     yield from load_benchmark_script("paper_pipeline")
 
 
