@@ -357,17 +357,35 @@ def build_info(cfg: Any) -> Dict[str, Any]:
     return {"model": data}
 
 
-def model_config_from_checkpoint(ckpt: Mapping[str, Any], source: str = "<checkpoint>") -> Any:
-    """The model config stored in a checkpoint (module docstring); ``CheckpointError`` when it holds none."""
+def model_config_from_checkpoint(ckpt: Mapping[str, Any], source: str = "<checkpoint>",
+                                 language_encoder: Optional[str] = None) -> Any:
+    """The model config stored in a checkpoint (module docstring); ``CheckpointError`` when it holds none.
+
+    ``language_encoder`` (``language.encoder`` of the command's YAML or ``--set``) replaces, for a family with its own
+    language model (``ModelEntry.language_encoder_key``, e.g. PJVLT's ``text.encoder``), the encoder path recorded at
+    training time: the checkpoint holds the language model's weights, but its config and tokenizer are read from that
+    folder, which may not exist on the machine that tracks."""
     info = ckpt.get("build_info")
+    found = None
     if isinstance(info, Mapping):
         if isinstance(info.get("model"), Mapping):
-            return model_config(info["model"], f"{source} (build_info.model)")
-        if "name" in info:
-            return model_config(info, f"{source} (build_info)")
+            found = info["model"], f"{source} (build_info.model)"
+        elif "name" in info:
+            found = info, f"{source} (build_info)"
     config = ckpt.get("config")
-    if isinstance(config, Mapping) and isinstance(config.get("model"), Mapping):
-        return model_config(config["model"], f"{source} (config.model)")
+    if found is None and isinstance(config, Mapping) and isinstance(config.get("model"), Mapping):
+        found = config["model"], f"{source} (config.model)"
+    if found is not None:
+        model, where = found
+        key = None
+        if language_encoder is not None and "name" in model:
+            key = get_entry(str(model["name"])).language_encoder_key
+        if key is not None:
+            from trackers.language_width import _set
+
+            model = dict(model)
+            _set(model, key, str(language_encoder))
+        return model_config(model, where)
     raise CheckpointError(f"{source}: no model config found (expected 'build_info.model' or 'config.model' with a "
                           "'name'); a subnet file of supernets.save_subnet is a backbone, not a tracker")
 
@@ -379,11 +397,13 @@ def load_model(path: Union[str, Path], map_location: Any = "cpu") -> Tuple[nn.Mo
     return rebuild_model(load_torch(path, map_location=map_location), str(path))
 
 
-def rebuild_model(ckpt: Any, path: str = "<checkpoint>") -> Tuple[nn.Module, Any]:
-    """:func:`load_model` on a checkpoint already read (e.g. to read its :func:`checkpoint_language` too)."""
+def rebuild_model(ckpt: Any, path: str = "<checkpoint>",
+                  language_encoder: Optional[str] = None) -> Tuple[nn.Module, Any]:
+    """:func:`load_model` on a checkpoint already read (e.g. to read its :func:`checkpoint_language` too);
+    ``language_encoder``: see :func:`model_config_from_checkpoint`."""
     if not isinstance(ckpt, Mapping):
         raise CheckpointError(f"{path}: not a checkpoint dict")
-    cfg = model_config_from_checkpoint(ckpt, str(path))
+    cfg = model_config_from_checkpoint(ckpt, str(path), language_encoder)
     state = ckpt.get("model", ckpt.get("state_dict"))
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: no weights (expected key 'model' or 'state_dict')")

@@ -103,7 +103,9 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(cfg.device)
     genome = genome_from_args(args)
     ckpt = load_torch(args.checkpoint, map_location="cpu")
-    model, model_cfg = rebuild_model(ckpt, str(args.checkpoint))
+    # a family with its own language model (PJVLT) reads that model's config and tokenizer from language.encoder
+    # when the YAML or --set gives it, instead of the training machine's path recorded in the checkpoint
+    model, model_cfg = rebuild_model(ckpt, str(args.checkpoint), (cfg.language or {}).get("encoder"))
     stored = checkpoint_language(ckpt)  # the encoder, mode and width it was trained with
     del ckpt
     lang_cfg = resolve_language(cfg.language, stored, source=str(args.config or "--set"))

@@ -104,6 +104,27 @@ def test_config_errors():
         build_model(deep, pretrained=False)
 
 
+def test_checkpoint_from_another_machine_takes_the_encoder_path_it_is_given(tiny, tmp_path):
+    """The checkpoint records the training machine's encoder folder; where it is missing, the rebuild fails naming it,
+    and the language.encoder that `asearch track` passes (YAML or --set) replaces it: same weights, no file read."""
+    from dataclasses import asdict
+
+    from asearch.errors import ModelNotFoundError
+    from asearch.language.encoder import default_model_dir
+    from trackers.registry import build_info, rebuild_model
+
+    model, cfg = tiny
+    info = build_info(cfg)
+    info["model"] = dict(info["model"], text=dict(asdict(cfg.text), encoder=str(tmp_path / "elsewhere" / "minilm")))
+    ckpt = {"model": model.state_dict(), "build_info": info}
+    with pytest.raises(ModelNotFoundError, match="elsewhere"):
+        rebuild_model(ckpt, "ckpt.pt")
+    rebuilt, cfg2 = rebuild_model(ckpt, "ckpt.pt", str(default_model_dir()))
+    assert cfg2.text.encoder == str(default_model_dir())
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, rebuilt.state_dict()[key]), key
+
+
 def test_checkpoint_rebuilds_the_model(tiny, tmp_path):
     from trackers.registry import build_info, load_model
 
