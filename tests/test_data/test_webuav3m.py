@@ -60,3 +60,27 @@ def test_webuav3m_bad_input_names_the_file(tmp_path, write_frames):
         build_dataset("webuav3m", root=root)["x"]
     with pytest.raises(DataError, match="no video folders with groundtruth_rect.txt"):
         build_dataset("webuav3m", root=tmp_path / "w" / "v" / "img")
+
+
+def test_vl_sot500_through_asearch_evaluate_with_small_object(tmp_path, write_frames, capsys):
+    """End to end: a 3000 x 3000 video with a 10 px target (relative size 0.33 %: small) and an 8 x 8 video with a
+    4 px target (50 %: not small); the tracker writes the ground truth, so cAUC = SUC = 20/21 and mACC = 100 %."""
+    import json
+
+    from asearch.cli import main
+    from asearch.evaluation import write_results
+
+    root = tmp_path / "VL-SOT500" / "VL-SOT230"
+    _video(root / "tiny", write_frames, "imgs", ["100,100,10,10", "102,100,10,10"])
+    write_frames(root / "tiny" / "imgs", ["000001.jpg", "000002.jpg"], size=3000)
+    _video(root / "big", write_frames, "imgs", ["1,1,4,4", "2,1,4,4"])
+    for name, boxes in (("tiny", [[100, 100, 10, 10], [102, 100, 10, 10]]), ("big", [[1, 1, 4, 4], [2, 1, 4, 4]])):
+        write_results(tmp_path / "trk", name, np.array(boxes, dtype=float))
+    out = tmp_path / "ev"
+    rc = main(["evaluate", "--results", str(tmp_path / "trk"), "--dataset", "vl_sot500", "--root",
+               str(tmp_path / "VL-SOT500"), "--split", "vl-sot230", "--metrics", "cauc", "macc",
+               "--derived-attributes", "small_object", "--out", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    data = json.loads((out / "results.json").read_text())["trackers"]["trk"]
+    assert data["cauc"] == pytest.approx(20 / 21) and data["macc"] == pytest.approx(1.0)
+    assert "small_object,1," in (out / "attributes.csv").read_text()
