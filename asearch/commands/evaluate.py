@@ -14,8 +14,8 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``evaluate`` and ``report``: results folders, dataset, protocol, names."""
     p.add_argument("--results", nargs="+", required=True, metavar="DIR",
                    help="results folders, one per tracker, holding <sequence>.txt files")
-    p.add_argument("--dataset", required=True, help="dataset name (lasot, lasot_ext, tnl2k, otb99_lang, got10k, webuav3m, vl_sot500, "
-                   "trackingnet, synthetic)")
+    p.add_argument("--dataset", required=True, help="dataset name (lasot, lasot_ext, tnl2k, otb99_lang, got10k, "
+                   "trackingnet, webuav3m, vl_sot500, synthetic)")
     p.add_argument("--root", default=None, help="dataset root (default: from the dataset's environment variable)")
     p.add_argument("--split", default=None, help="dataset split (default: the dataset's test split)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=None,
