@@ -5,6 +5,8 @@ import argparse
 from typing import Dict, List, Tuple
 
 from asearch.errors import ConfigError
+from asearch.evaluation.attributes import DERIVED_ATTRIBUTES
+from asearch.evaluation.extra_metrics import EXTRA_METRICS
 from asearch.evaluation.metrics import PROTOCOLS
 
 
@@ -13,7 +15,7 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--results", nargs="+", required=True, metavar="DIR",
                    help="results folders, one per tracker, holding <sequence>.txt files")
     p.add_argument("--dataset", required=True, help="dataset name (lasot, lasot_ext, tnl2k, otb99_lang, got10k, "
-                   "trackingnet, synthetic)")
+                   "trackingnet, webuav3m, vl_sot500, synthetic)")
     p.add_argument("--root", default=None, help="dataset root (default: from the dataset's environment variable)")
     p.add_argument("--split", default=None, help="dataset split (default: the dataset's test split)")
     p.add_argument("--protocol", choices=PROTOCOLS, default=None,
@@ -24,6 +26,19 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
                    help="dataset reader option, e.g. --option flags_dir=LaSOT/annos/att (attribute flags of LaSOT, "
                    "or of TNL2K: its toolkit's annos/att); repeatable")
+    p.add_argument("--metrics", nargs="+", choices=list(EXTRA_METRICS), default=[], metavar="METRIC",
+                   help="extra metrics beside SUC / P / P_norm: cauc (complete success rate, WebUAV-3M), "
+                   "macc (mean accuracy, Anti-UAV)")
+    p.add_argument("--derived-attributes", nargs="+", choices=list(DERIVED_ATTRIBUTES), default=[],
+                   metavar="ATTR", help="per-video attributes computed from the ground truth (COST §3) for the "
+                   "per-attribute table: small_object (average relative size < 1 %% and absolute size < 22 px), "
+                   "relative_speed (flag high_relative_speed: average relative speed, Eq. 1, above "
+                   "--speed-threshold)")
+    p.add_argument("--fps", type=float, default=30.0,
+                   help="frame rate giving the timestamps of the relative speed (default 30)")
+    p.add_argument("--speed-threshold", type=float, default=None,
+                   help="relative speed (per second) above which a video is high_relative_speed (default: the "
+                   "median over the evaluated videos)")
 
 
 def _options(items: List[str]) -> Dict[str, str]:
@@ -49,11 +64,13 @@ def _canonical_name(dataset: str) -> str:
 def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object], str]:
     """Load the dataset and evaluate every results folder: (table, results, sequences, protocol)."""
     from asearch.evaluation.metrics import default_protocol
-    from asearch.evaluation.report import evaluate_trackers, load_sequences
+    from asearch.evaluation.report import add_derived_attributes, evaluate_trackers, load_sequences
 
     protocol = args.protocol or default_protocol(_canonical_name(args.dataset))
     sequences = load_sequences(args.dataset, root=args.root, split=args.split, **_options(args.options))
-    table, results = evaluate_trackers(args.results, sequences, protocol=protocol, names=args.names)
+    add_derived_attributes(sequences, args.derived_attributes, fps=args.fps, speed_threshold=args.speed_threshold)
+    table, results = evaluate_trackers(args.results, sequences, protocol=protocol, names=args.names,
+                                       metrics=args.metrics)
     return table, results, sequences, protocol
 
 
@@ -77,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Register `asearch evaluate`."""
-    p = sub.add_parser("evaluate", help="OPE evaluation of results folders (SUC, P, P_norm, plots)",
+    p = sub.add_parser("evaluate", help="OPE evaluation of results folders (SUC, P, P_norm, cAUC, mACC, plots)",
                        description="Evaluate tracking results (<sequence>.txt files) against a dataset's ground "
                        "truth: prints SUC / P / P_norm per tracker, writes success/precision plots, summary.csv, "
                        "attributes.csv (when the dataset has attribute flags) and results.json.")

@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Type
 from asearch.config import dataset_root
 from asearch.data.datasets import (
     COCODataset, GOT10kDataset, LaSOTDataset, LaSOTExtDataset, OTB99LangDataset, SequenceDataset,
-    SyntheticBenchmarkDataset, TNL2KDataset, TrackingNetDataset,
+    SyntheticBenchmarkDataset, TNL2KDataset, TrackingNetDataset, VLSOT500Dataset, WebUAV3MDataset,
 )
 from asearch.data.datasets.base import AttributeSource, PathLike
 from asearch.errors import ConfigError
@@ -26,13 +26,15 @@ DATASETS: Dict[str, Type[SequenceDataset]] = {
     "otb99_lang": OTB99LangDataset,
     "got10k": GOT10kDataset,
     "trackingnet": TrackingNetDataset,
+    "webuav3m": WebUAV3MDataset,
+    "vl_sot500": VLSOT500Dataset,
     "coco": COCODataset,
     "synthetic": SyntheticBenchmarkDataset,
 }
 
 _ALIASES = {
     "lasotext": "lasot_ext", "lasot_extension": "lasot_ext", "otb99": "otb99_lang", "otb99lang": "otb99_lang",
-    "otb_lang": "otb99_lang", "got_10k": "got10k",
+    "otb_lang": "otb99_lang", "got_10k": "got10k", "webuav_3m": "webuav3m", "vlsot500": "vl_sot500",
 }
 
 

@@ -37,7 +37,7 @@ the previous (already repaired) prediction, the first frame's by the ground trut
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence as Seq, Tuple
+from typing import Callable, Dict, List, Optional, Sequence as Seq, Tuple
 
 import numpy as np
 
@@ -167,11 +167,14 @@ def _scores(protocol: str, succ: np.ndarray, prec: np.ndarray, nprec: np.ndarray
 
 
 def _sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
-                     size: Optional[Tuple[float, float]]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Per-frame (IoU, centre error, normalized centre error) under ``protocol`` and the frame denominator.
+                     size: Optional[Tuple[float, float]],
+                     overlap: Callable[[np.ndarray, np.ndarray], np.ndarray] = iou
+                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Per-frame (overlap, centre error, normalized centre error) under ``protocol`` and the frame denominator.
 
-    Failed frames get IoU -1 and centre errors ``inf``; frames counted as precision successes get error -1.
-    For ``got10k`` only the kept frames are returned.
+    ``overlap`` is :func:`iou` (SUC) or another per-row overlap in ``[0, 1]`` (the complete IoU of cAUC, in
+    :mod:`asearch.evaluation.extra_metrics`). Failed frames get overlap -1 and centre errors ``inf``; frames
+    counted as precision successes get error -1. For ``got10k`` only the kept frames are returned.
     """
     pred = repair_predictions(pred, gt)
     gt = gt.copy()
@@ -184,9 +187,9 @@ def _sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: n
         keep[0] = False
         keep &= np.isfinite(gt).all(axis=1)
         pred, gt = _clip_to_image(pred[keep], size), _clip_to_image(gt[keep], size)
-        ious = iou(pred, gt)
+        ious = overlap(pred, gt)
         return ious, center_error(pred, gt), center_error(pred, gt, normalized=True), int(keep.sum())
-    ious = iou(pred, gt)
+    ious = overlap(pred, gt)
     errs = center_error(pred, gt)
     nerrs = center_error(pred, gt, normalized=True)
     if protocol in ("lasot", "matlab"):

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from asearch.errors import ConfigError, DataError
-from asearch.evaluation.attributes import attribute_table
+from asearch.evaluation.attributes import attribute_table, derived_attribute_flags
+from asearch.evaluation.extra_metrics import EXTRA_METRICS, extra_scores
 from asearch.evaluation.metrics import ope
 from asearch.evaluation.plots import plot_precision, plot_success
 from asearch.evaluation.results import read_results, read_speed
@@ -24,7 +25,7 @@ from asearch.io import atomic_write_json, atomic_write_text
 
 __all__ = [
     "load_sequences", "image_size", "tracker_names", "evaluate_trackers", "format_table", "markdown_table",
-    "write_evaluation", "attribute_table_for", "render_report", "write_report",
+    "write_evaluation", "attribute_table_for", "render_report", "write_report", "add_derived_attributes",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -88,7 +89,7 @@ def _mean_fps(results_dir: PathLike, sequence_names: Seq[str]) -> float:
 
 def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], protocol: str = "lasot",
                       names: Optional[Seq[str]] = None,
-                      image_sizes: Optional[Seq[Tuple[int, int]]] = None
+                      image_sizes: Optional[Seq[Tuple[int, int]]] = None, metrics: Seq[str] = ()
                       ) -> Tuple[pd.DataFrame, Dict[str, Dict[str, object]]]:
     """Evaluate each results folder on ``sequences`` under ``protocol``.
 
@@ -98,10 +99,14 @@ def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], proto
         protocol: see :mod:`asearch.evaluation.metrics`.
         names: tracker display names (default: the folder base names).
         image_sizes: ``(W, H)`` per sequence for ``got10k``; read from the frames when omitted.
+        metrics: extra metrics (:data:`~asearch.evaluation.extra_metrics.EXTRA_METRICS`: ``cauc``, ``macc``),
+            added as columns ``cAUC`` / ``mACC`` and as ``cauc`` / ``macc`` in each :func:`ope` dict and its
+            ``per_sequence`` (``complete_success_curve`` too for ``cauc``).
 
     Returns:
         ``(table, results)``: a DataFrame indexed by tracker with ``SUC``, ``P``, ``P_norm`` in % (plus ``AO``,
-        ``SR0.5``, ``SR0.75`` for got10k, and ``FPS`` when speed files exist), best first; and tracker name ->
+        ``SR0.5``, ``SR0.75`` for got10k, the requested extra metrics, and ``FPS`` when speed files exist),
+        best first; and tracker name ->
         :func:`ope` dict, in the same (best first) order.
 
     Raises:
@@ -132,6 +137,14 @@ def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], proto
         row = {"tracker": label, "SUC": 100 * res["suc"], "P": 100 * res["prec"], "P_norm": 100 * res["norm_prec"]}
         if protocol == "got10k":
             row.update({"AO": 100 * res["ao"], "SR0.5": 100 * res["sr50"], "SR0.75": 100 * res["sr75"]})
+        extra = extra_scores(list(metrics), preds, [s.boxes for s in sequences], [s.visible for s in sequences],
+                             protocol=protocol, image_sizes=image_sizes)
+        for key, value in extra.items():
+            res[key] = value[key]
+            res["per_sequence"][key] = value["per_sequence"]
+            if key == "cauc":
+                res["complete_success_curve"] = value["curve"]
+            row[EXTRA_METRICS[key]] = 100 * value[key]
         row["FPS"] = _mean_fps(rdir, seq_names)
         rows.append(row)
     table = pd.DataFrame(rows).set_index("tracker")
@@ -252,3 +265,18 @@ def write_report(path: PathLike, table: pd.DataFrame, results: Mapping[str, Mapp
                          {"success_plot": "success_plot.png", "precision_plot": "precision_plot.png"},
                          title=title, meta=meta)
     return atomic_write_text(path, text)
+
+
+def add_derived_attributes(sequences: Seq[object], names: Seq[str], fps: float = 30.0,
+                           speed_threshold: Optional[float] = None) -> Dict[str, List[float]]:
+    """Add the ground-truth-derived flags ``names`` (``small_object``, ``relative_speed``; see
+    :func:`~asearch.evaluation.attributes.derived_attribute_flags`) to each sequence's ``attribute_flags``, so
+    that the per-attribute tables break results down by them; returns the per-video values behind the flags."""
+    if not names:
+        return {}
+    sizes = [image_size(s) for s in sequences] if "small_object" in names else None
+    flags, values = derived_attribute_flags(sequences, names, image_sizes=sizes, fps=fps,
+                                            speed_threshold=speed_threshold)
+    for seq, extra in zip(sequences, flags):
+        seq.attribute_flags = {**(getattr(seq, "attribute_flags", None) or {}), **extra}
+    return values

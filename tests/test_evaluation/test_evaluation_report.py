@@ -183,3 +183,29 @@ def test_evaluate_command_on_a_tiny_tnl2k_layout_with_attribute_flags(tmp_path, 
     assert rows["MS"] == ["2", "79.3651"]  # both: 100/126
     assert rows["ROT"][0] == "0"  # an attribute no video has: n = 0
     assert "per attribute" in capsys.readouterr().out
+
+
+def test_evaluate_command_extra_metrics_and_derived_attributes(tmp_path, fake_registry, capsys):
+    """--metrics cauc macc and --derived-attributes relative_speed through `asearch evaluate`.
+
+    Worked numbers (see test_evaluation_extra for the formulas): tracker "bad", s1 frames 1-2 are [15, 10, 10, 10]
+    against [10, 10, 10, 10]: IoU 1/3, rho^2 = 25, c^2 = 15^2 + 10^2 = 325, cIoU = 1/3 - 1/13 = 10/39 -> 6 thresholds
+    each: (20 + 12) / 63; s2: 20 / 63; cAUC = 52 / 126 = 41.3 %. mACC: s1 (0 + 1/3 + 1/3) / 3 = 2/9 (frame 0 is
+    counted as written: [0, 0, 1, 1], IoU 0), s2 0 -> 1/9 = 11.1 %; "good" 100 %.
+    """
+    good, bad = _write_trackers(tmp_path)
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--results", str(good), str(bad), "--dataset", "lasot", "--metrics", "cauc", "macc",
+               "--derived-attributes", "relative_speed", "--speed-threshold", "-1", "--out", str(out)])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "cAUC" in printed and "mACC" in printed and "high_relative_speed" in printed
+    data = json.loads((out / "results.json").read_text())
+    assert data["trackers"]["bad"]["cauc"] == pytest.approx(52 / 126)
+    assert data["trackers"]["bad"]["macc"] == pytest.approx(1 / 9)
+    assert data["trackers"]["bad"]["per_sequence"]["macc"] == pytest.approx([2 / 9, 0.0])
+    assert data["trackers"]["good"]["macc"] == pytest.approx(1.0)
+    summary = (out / "summary.csv").read_text().splitlines()
+    assert summary[0] == "tracker,SUC,P,P_norm,cAUC,mACC,FPS"
+    attrs = (out / "attributes.csv").read_text()
+    assert "high_relative_speed,2," in attrs  # static boxes: speed 0 > -1 for both videos

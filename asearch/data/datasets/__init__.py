@@ -1,4 +1,5 @@
-"""Dataset readers in the native layouts of LaSOT, LaSOT_ext, TNL2K, OTB99-Lang, GOT-10k, TrackingNet and COCO."""
+"""Dataset readers in the native layouts of LaSOT, LaSOT_ext, TNL2K, OTB99-Lang, GOT-10k, TrackingNet, WebUAV-3M,
+VL-SOT500 and COCO."""
 from asearch.data.datasets.base import SequenceDataset, list_images, natural_key, read_boxes, read_split_file
 from asearch.data.datasets.coco import COCODataset
 from asearch.data.datasets.got10k import GOT10kDataset
@@ -6,9 +7,10 @@ from asearch.data.datasets.lasot import LaSOTDataset, LaSOTExtDataset, Synthetic
 from asearch.data.datasets.otb import OTB99LangDataset
 from asearch.data.datasets.tnl2k import TNL2KDataset
 from asearch.data.datasets.trackingnet import TrackingNetDataset
+from asearch.data.datasets.webuav3m import VLSOT500Dataset, WebUAV3MDataset
 
 __all__ = [
     "SequenceDataset", "list_images", "natural_key", "read_boxes", "read_split_file",
     "LaSOTDataset", "LaSOTExtDataset", "SyntheticBenchmarkDataset", "lasot_test_names", "TNL2KDataset",
-    "OTB99LangDataset", "GOT10kDataset", "TrackingNetDataset", "COCODataset",
+    "OTB99LangDataset", "GOT10kDataset", "TrackingNetDataset", "WebUAV3MDataset", "VLSOT500Dataset", "COCODataset",
 ]
