@@ -70,14 +70,26 @@ def gather_rows(*tensors: torch.Tensor) -> Tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
-def contrastive_loss(e_v: torch.Tensor, e_l: torch.Tensor, scale: Union[float, torch.Tensor]) -> torch.Tensor:
-    """Symmetric cross-entropy of the scaled cosine-similarity logits (Eq. 2-4); ``e_v``, ``e_l``: b×C, b ≥ 1."""
+def contrastive_loss(e_v: torch.Tensor, e_l: torch.Tensor, scale: Union[float, torch.Tensor],
+                     exclude_positive: bool = False) -> torch.Tensor:
+    """Symmetric cross-entropy of the scaled cosine-similarity logits (Eq. 2-4); ``e_v``, ``e_l``: b×C, b ≥ 1.
+
+    ``exclude_positive``: the denominator of each row sums over the negatives only, ``1[j ≠ i]`` (COST's InfoNCE,
+    paper 003 Eq. 6-7, with ``scale = 1/τ``): ``mean_i [-s_ii + log Σ_{j≠i} exp(s_ij)]`` in both directions, halved
+    (Eq. 8); needs b ≥ 2."""
     if e_v.dim() != 2 or e_v.shape != e_l.shape:
         raise ValueError(f"contrastive_loss: e_v and e_l must both be b×C, got {tuple(e_v.shape)} and {tuple(e_l.shape)}")
-    if e_v.shape[0] == 0:
-        raise ValueError("contrastive_loss: empty batch")
-    logits = scale * (F.normalize(e_v, dim=1) @ F.normalize(e_l, dim=1).t())  # Eq. 3
+    if e_v.shape[0] == 0 or (exclude_positive and e_v.shape[0] < 2):
+        raise ValueError(f"contrastive_loss: batch of {e_v.shape[0]} (needs {2 if exclude_positive else 1})")
+    logits = scale * (F.normalize(e_v, dim=1) @ F.normalize(e_l, dim=1).t())  # Eq. 3 (COST: Alg. 1 lines 7-8)
     labels = torch.arange(e_v.shape[0], device=e_v.device)  # Eq. 4 (0-based)
+    if exclude_positive:
+        eye = torch.eye(e_v.shape[0], dtype=torch.bool, device=e_v.device)
+        pos = logits.diagonal()
+        neg = logits.masked_fill(eye, float("-inf"))
+        v2l = (neg.logsumexp(dim=1) - pos).mean()      # COST Eq. 6
+        l2v = (neg.logsumexp(dim=0) - pos).mean()      # COST Eq. 7 (rows of sim(F^l, F^v) = columns here)
+        return (v2l + l2v) / 2                         # COST Eq. 8
     return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels)) / 2  # Eq. 2
 
 

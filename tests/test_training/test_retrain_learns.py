@@ -31,6 +31,10 @@ only, seeds 0 and 1 x 1 and 2 threads (``python benchmarks/outcome_margins.py -k
 --threads 1 2 --jobs 1``): SUC gain 0.555 / 0.528 / 0.573 / 0.640 (seed/threads 0/1, 0/2, 1/1, 1/2), loss drop
 0.913 / 0.908 / 0.914 / 0.915; seed 2 was not run.
 
+COST (issue 23) has no recipe here yet: with ``("cost/tiny.yaml", None, 300, 0.003, [])`` it did not learn to track
+(``python benchmarks/outcome_margins.py -k "issue6 and cost" --seeds 0 1 --threads 1 2 --jobs 2``, stopped after the
+1-thread runs): SUC gain -0.017 / -0.007 (seed 0 / 1, 1 thread; untrained 0.076 / 0.072), loss drop 0.212 / 0.272.
+
 Every smallest gain is at least twice the 0.05 needed, TransT's only just (0.109: its tiny model underfits,
 training-video SUC ~0.3), except VLT_TT's, 0.095 (1.9x). VLT_TT at 480 steps gave 0.044-0.330 once biases and norms
 lost their weight decay (issue 18 item 5: 0.044 at seed 0 / 2 threads, a failure); at 800 steps its loss no longer

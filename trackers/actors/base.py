@@ -17,12 +17,27 @@ from torch import nn
 from asearch.training.actor import BaseActor
 from search_spaces.paths import PathSampler
 
-__all__ = ["PairActor", "unwrap"]
+__all__ = ["PairActor", "unwrap", "batch_language"]
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The network inside a DDP wrapper (``model.module``), or ``model`` itself."""
     return getattr(model, "module", model)
+
+
+def batch_language(model: Any, batch: Mapping[str, Any], featurizer: Any, device: torch.device
+                   ) -> Dict[str, torch.Tensor]:
+    """The tokenised texts of a pair batch for a model with its own token-level language model (PJVLT, COST:
+    ``model.tokenize``); items without language follow ``language.missing`` (the featurizer's ``missing``, per-item
+    ``language_strategy`` where the sampler sets one); without a featurizer no item has text."""
+    from asearch.language import prepare_texts
+
+    n = len(batch["sentence"])
+    has = list(batch["has_language"]) if featurizer is not None else [False] * n
+    missing = getattr(featurizer, "missing", "zero")
+    texts, has_text, _ = prepare_texts(batch["sentence"], has, missing, batch.get("attributes"),
+                                       batch.get("language_strategy") if featurizer is not None else None)
+    return model.tokenize(texts, has_text, device)
 
 
 class PairActor(BaseActor):

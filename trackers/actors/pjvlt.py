@@ -13,22 +13,10 @@ from typing import Any, Dict, Mapping
 
 import torch
 
-from asearch.language import prepare_texts
-from trackers.actors.base import unwrap
+from trackers.actors.base import batch_language, unwrap
 from trackers.actors.ostrack import OSTrackActor
 
 __all__ = ["PJVLTActor", "batch_language"]
-
-
-def batch_language(model: Any, batch: Mapping[str, Any], featurizer: Any, device: torch.device
-                   ) -> Dict[str, torch.Tensor]:
-    """The tokenised texts of a pair batch for :meth:`trackers.models.pjvlt.PJVLT.forward`."""
-    n = len(batch["sentence"])
-    has = list(batch["has_language"]) if featurizer is not None else [False] * n
-    missing = getattr(featurizer, "missing", "zero")
-    texts, has_text, _ = prepare_texts(batch["sentence"], has, missing, batch.get("attributes"),
-                                       batch.get("language_strategy") if featurizer is not None else None)
-    return model.tokenize(texts, has_text, device)
 
 
 class PJVLTActor(OSTrackActor):

@@ -100,9 +100,12 @@ class CFALayer(nn.Module):
         self.norm2 = nn.LayerNorm(d_model)
         self.drop2 = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, pos_x: torch.Tensor, pos_y: torch.Tensor) -> torch.Tensor:
-        """Tokens ``x`` (``B×N×d``) attend to tokens ``y`` (``B×M×d``); returns the new ``x``."""
-        a = self.attn(x + pos_x, y + pos_y, y, need_weights=False)[0]
+    def forward(self, x: torch.Tensor, y: torch.Tensor, pos_x: torch.Tensor, pos_y: torch.Tensor,
+                key_padding_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Tokens ``x`` (``B×N×d``) attend to tokens ``y`` (``B×M×d``); returns the new ``x``. With ``y = x`` and
+        ``pos_y = pos_x`` this is a post-LN transformer encoder layer (COST's Eq. 4-5); ``key_padding_mask``
+        (``B×M`` bool, true = ignored) leaves padded tokens of ``y`` out of the attention."""
+        a = self.attn(x + pos_x, y + pos_y, y, key_padding_mask=key_padding_mask, need_weights=False)[0]
         x = self.norm1(x + self.drop1(a))
         return self.norm2(x + self.drop2(self.ffn(x)))
 
@@ -193,12 +196,13 @@ class TransTHead(nn.Module):
     Args:
         d_model: token width.
         num_layers: layers per MLP (TransT: 3).
+        box_layers: layers of the box MLP when it differs (COST: 2 / 1); ``None``: ``num_layers``.
     """
 
-    def __init__(self, d_model: int = 256, num_layers: int = 3):
+    def __init__(self, d_model: int = 256, num_layers: int = 3, box_layers: Optional[int] = None):
         super().__init__()
         self.class_embed = MLP(d_model, d_model, 2, num_layers)
-        self.bbox_embed = MLP(d_model, d_model, 4, num_layers)
+        self.bbox_embed = MLP(d_model, d_model, 4, num_layers if box_layers is None else box_layers)
 
     def forward(self, tokens: torch.Tensor) -> Dict[str, torch.Tensor]:
         """Fused search tokens ``B×N×d`` -> ``{'logits': B×N×2, 'boxes': B×N×4}``."""

@@ -29,7 +29,8 @@ from asearch.data.crops import box_to_crop, crop_square, xywh_to_xyxy
 from asearch.errors import ArchitectureError, DataError
 from asearch.runtime import resolve_device
 
-__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state", "clip_center_size", "hann2d"]
+__all__ = ["BatchedTracker", "language_fields", "cat_states", "split_state", "clip_center_size", "hann2d",
+           "TokenLanguageMixin"]
 
 
 def hann2d(n: int, centered: bool = False) -> np.ndarray:
@@ -284,3 +285,19 @@ class BatchedTracker(abc.ABC):
     def postprocess(self, outputs: Dict[str, torch.Tensor], crops: List[Dict[str, Any]],
                     videos: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         """Batched model outputs -> one result dict per video; updates each video's state (its box)."""
+
+
+class TokenLanguageMixin:
+    """``language_vectors`` of a tracker whose model has its own token-level language model (PJVLT, COST): the
+    tokenised texts of new videos (``model.tokenize``, ``language.missing`` for those without), no template flags.
+    The ``featurizer`` only gives ``language.missing`` (``None``: no video has language). Texts are padded to the
+    model's ``max_length`` so that videos added at different times share one word length in the lockstep batch."""
+
+    def language_vectors(self, languages: Sequence[Any]) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+        from asearch.language import prepare_texts
+
+        fields = [language_fields(x) for x in languages]
+        has = [f[2] if self.featurizer is not None else False for f in fields]
+        texts, has_text, _ = prepare_texts([f[0] for f in fields], has, getattr(self.featurizer, "missing", "zero"),
+                                           [f[1] for f in fields])
+        return self.model.tokenize(texts, has_text, self.device, pad_to_max=True), None

@@ -10,24 +10,11 @@ at different times share one word length in the lockstep batch.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
-
-import torch
-
-from asearch.language import prepare_texts
-from trackers.inference.base import language_fields
+from trackers.inference.base import TokenLanguageMixin
 from trackers.inference.ostrack import OSTrackTracker
 
 __all__ = ["PJVLTTracker"]
 
 
-class PJVLTTracker(OSTrackTracker):
+class PJVLTTracker(TokenLanguageMixin, OSTrackTracker):
     """PJVLT tracker (module docstring); ``featurizer`` only gives ``language.missing`` (``None``: no language)."""
-
-    def language_vectors(self, languages: Sequence[Any]) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
-        """The tokenised texts of new videos (``language.missing`` for those without), no template flags."""
-        fields = [language_fields(x) for x in languages]
-        has = [f[2] if self.featurizer is not None else False for f in fields]
-        texts, has_text, _ = prepare_texts([f[0] for f in fields], has, getattr(self.featurizer, "missing", "zero"),
-                                           [f[1] for f in fields])
-        return self.model.tokenize(texts, has_text, self.device, pad_to_max=True), None

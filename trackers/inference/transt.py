@@ -69,7 +69,8 @@ class TransTTracker(BatchedTracker):
         super().__init__(model, featurizer, genome, device)
         self.cfg = cfg or TransTTrackerConfig()
         self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
-        self.window = torch.tensor(hann2d(model.map_size).reshape(-1), dtype=torch.float32, device=self.device)
+        side = getattr(model, "window_size", model.map_size)   # COST: its 441 candidates as 21×21
+        self.window = torch.tensor(hann2d(side).reshape(-1), dtype=torch.float32, device=self.device)
 
     def prepare_video(self, image: np.ndarray, box: np.ndarray) -> Tuple[np.ndarray, np.ndarray, Dict[str, Any]]:
         crop, tbox, center = self.template_crop(image, box, self.crops.template_side)

@@ -55,17 +55,18 @@ class TransTLossConfig:
             raise ConfigError(f"loss.eos_coef must be > 0, got {self.eos_coef}")
 
 
-def _axis_mask(lo: torch.Tensor, hi: torch.Tensor, size: int, stride: float) -> torch.Tensor:
-    """``B×size`` mask of the cells ``ceil(lo / stride) <= i < ceil(hi / stride)`` (at least one cell, clipped)."""
-    start = torch.ceil(lo / stride)
-    stop = torch.ceil(hi / stride)
+def _axis_mask(lo: torch.Tensor, hi: torch.Tensor, size: int, stride: float, offset: float = 0.0) -> torch.Tensor:
+    """``B×size`` mask of the cells ``ceil((lo - offset) / stride) <= i < ceil((hi - offset) / stride)`` (at least
+    one cell, clipped)."""
+    start = torch.ceil((lo - offset) / stride)
+    stop = torch.ceil((hi - offset) / stride)
     stop = torch.where(stop <= start, start + 1, stop)
     idx = torch.arange(size, dtype=lo.dtype, device=lo.device).view(1, -1)
     return (idx >= start.view(-1, 1)) & (idx < stop.view(-1, 1))
 
 
 def assign_positives(boxes: torch.Tensor, map_size: int, stride: float,
-                     positive_pairs: Optional[torch.Tensor] = None) -> torch.Tensor:
+                     positive_pairs: Optional[torch.Tensor] = None, offset: float = 0.0) -> torch.Tensor:
     """TransT's positives (module docstring): ``B×(L·L)`` bool, row-major over the ``L×L`` map.
 
     Args:
@@ -73,10 +74,11 @@ def assign_positives(boxes: torch.Tensor, map_size: int, stride: float,
         map_size: ``L``, cells per side of the search map.
         stride: pixels between neighbouring locations.
         positive_pairs: optional ``B`` flags; a false entry (negative pair) gets no positive.
+        offset: crop pixel of location 0 (0 for TransT; a map cut by unpadded convolutions starts further in).
     """
     boxes = boxes.float()
-    cols = _axis_mask(boxes[:, 0], boxes[:, 2], map_size, stride)    # B×L
-    rows = _axis_mask(boxes[:, 1], boxes[:, 3], map_size, stride)    # B×L
+    cols = _axis_mask(boxes[:, 0], boxes[:, 2], map_size, stride, offset)    # B×L
+    rows = _axis_mask(boxes[:, 1], boxes[:, 3], map_size, stride, offset)    # B×L
     pos = (rows[:, :, None] & cols[:, None, :]).reshape(boxes.shape[0], -1)
     if positive_pairs is not None:
         pos = pos & torch.as_tensor(positive_pairs, device=pos.device).bool().view(-1, 1)
@@ -94,17 +96,23 @@ class TransTLoss(torch.nn.Module):
         weight[BACKGROUND] = self.cfg.eos_coef
         self.register_buffer("class_weight", weight, persistent=False)
 
+    def positives(self, boxes: torch.Tensor, n: int, stride: float, positive_pairs: Optional[torch.Tensor] = None
+                  ) -> torch.Tensor:
+        """``B×n`` positives of the ``n`` predictions: TransT's ``L×L`` map (``n = L²``), see
+        :func:`assign_positives`; a family with other candidates overrides this."""
+        side = int(round(n ** 0.5))
+        if side * side != n:
+            raise ValueError(f"TransTLoss: {n} locations do not form a square map")
+        return assign_positives(boxes, side, stride, positive_pairs)
+
     def forward(self, outputs: Dict[str, torch.Tensor], boxes: torch.Tensor, search_size: int, stride: float,
                 positive_pairs: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Dict[str, float]]:
         """``(total loss, stats)``; ``boxes`` B×4 search-crop ``x1, y1, x2, y2``; ``search_size`` the crop side."""
         cfg = self.cfg
         logits, pred = outputs["logits"], outputs["boxes"]
         b, n, _ = logits.shape
-        side = int(round(n ** 0.5))
-        if side * side != n:
-            raise ValueError(f"TransTLoss: {n} locations do not form a square map")
         boxes = boxes.to(device=logits.device, dtype=torch.float32)
-        pos = assign_positives(boxes, side, stride, positive_pairs)                 # B×N
+        pos = self.positives(boxes, n, stride, positive_pairs)                     # B×N
         target = torch.full((b, n), BACKGROUND, dtype=torch.long, device=logits.device)
         target[pos] = FOREGROUND
         loss_cls = F.cross_entropy(logits.float().reshape(-1, 2), target.reshape(-1),
