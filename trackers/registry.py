@@ -265,6 +265,7 @@ ENTRIES: Dict[str, str] = {
     "vlt_rpnpp": "trackers.models.rpn:VLT_RPNPP_ENTRY",
     "siamrpnpp": "trackers.models.rpn:SIAMRPNPP_ENTRY",
     "pjvlt": "trackers.models.pjvlt:PJVLT_ENTRY",
+    "satracker": "trackers.models.satracker:SATRACKER_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 

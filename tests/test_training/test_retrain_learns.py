@@ -65,6 +65,7 @@ RECIPES = {
     "siamrpnpp": ("siamrpnpp/tiny.yaml", None, 200, 0.002, []),
     "vlt_rpnpp": ("vlt_rpnpp/tiny_retrain.yaml", VLT_GENOME, 300, 0.002, []),
     "pjvlt": ("pjvlt/tiny.yaml", None, 400, 0.002, []),
+    "satracker": ("satracker/tiny.yaml", None, 400, 0.002, []),
 }
 LOSS_DROP = 0.2  # the mean of the last 3 logged losses is at least 20 % below the first 3
 MARGIN = 0.05    # SUC gain over the untrained init on the 16 validation videos
