@@ -219,7 +219,7 @@ class SATracker(nn.Module):
         if self.text is not None:
             w = mask.to(h.dtype).unsqueeze(-1)
             sentence = (h * w).sum(1) / w.sum(1).clamp(min=1.0)
-            state["match_text"] = F.normalize(self.match_proj(sentence), dim=-1)
+            state["match_text"] = zero_missing(F.normalize(self.match_proj(sentence), dim=-1)[:, None], has)[:, 0]
             state["has_text"] = has.bool()
         return state
 
