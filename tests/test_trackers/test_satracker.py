@@ -192,7 +192,7 @@ def test_paper_size_shapes_parameter_count_and_flops_on_meta():
     assert out["pred_boxes"].shape == (1, 4) and out["tl_map"].shape == (1, 1, 20, 20)
     assert out["match_score"].shape == (1, 40, 40)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    parts = (count(model.backbone), count(model.text), count(model.sam), count(model.head), count(model.match_proj))
+    parts = (count(model.cvt), count(model.text), count(model.sam), count(model.head), count(model.match_proj))
     assert parts == (31_236_544, 108_891_648, 3_932_032, 2_546_562, 295_296)
     assert count(model) == 146_902_082
     macs = (template_flops.get_total_flops() + search_flops.get_total_flops()) / 2
@@ -216,7 +216,7 @@ def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     t = paper.train
     assert (t.optimizer, t.lr, t.weight_decay, t.schedule, t.milestones, t.gamma) == (
         "adamw", 1e-4, 1e-4, "step", [600000], 0.1)
-    assert t.lr_mult == {"backbone": 0.1, "text": 0.1, "sam": 0.1}     # the backbone at 1e-5
+    assert t.lr_mult == {"backbone": 0.1}     # the synchronous learning backbone (CvT, BERT, SAMs) at 1e-5
     assert t.steps * t.batch_size * 2 == 200 * 60000 and t.milestones[0] * t.batch_size * 2 == 160 * 60000
     assert [d.name for d in paper.data.datasets] == ["tnl2k", "otb99_lang", "lasot"]
     assert (paper.loss["giou_weight"], paper.loss["l1_weight"], paper.loss["dm_weight"],
@@ -234,6 +234,13 @@ def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     assert vision.text is None and not vision.uses_language
     out = vision(torch.rand(2, 3, 64, 64) * 255, torch.rand(2, 3, 128, 128) * 255)
     assert "match_score" not in out and out["pred_boxes"].shape == (2, 4)
+    from asearch.training.optim import param_groups
+
+    groups = param_groups(vision, 1e-4, tem.train.lr_mult)     # the paper's lr_mult also fits the ablation
+    assert sorted({g["lr"] for g in groups}) == [pytest.approx(1e-5), pytest.approx(1e-4)]
+    full = build_model(_model_cfg(TINY, 384), pretrained=False)
+    slow = {n for n, _ in full.named_parameters() if n.startswith("backbone.")}
+    assert any(n.startswith("backbone.sam.") for n in slow) and not any(n.startswith("head.") for n in slow)
 
 
 def test_config_errors():

@@ -49,8 +49,8 @@ from trackers.backbones.cvt import ATTENTION_MODES, CvT, load_cvt_weights, to_ma
 from trackers.heads.corner import CornerHead
 from trackers.models.satracker_blocks import SAM
 
-__all__ = ["CvTConfig", "SATrackerTextConfig", "CornerHeadConfig", "SATrackerModelConfig", "SATracker",
-           "build_satracker_model", "SATRACKER_ENTRY"]
+__all__ = ["CvTConfig", "SATrackerTextConfig", "CornerHeadConfig", "SATrackerModelConfig", "SynchronousBackbone",
+           "SATracker", "build_satracker_model", "SATRACKER_ENTRY"]
 
 
 @dataclass
@@ -124,6 +124,17 @@ class SATrackerModelConfig:
             raise ConfigError(f"model.match_size must be >= 1, got {self.match_size}")
 
 
+class SynchronousBackbone(nn.Module):
+    """The Synchronous Learning Backbone's parts under one name: the CvT (``cvt``), the language model (``text``)
+    and the SAMs (``sam``; both ``None`` in the vision-only ablation), so that ``lr_mult: {backbone: 0.1}`` is the
+    paper's "learning rate for backbone" (1e-5 against the head's 1e-4). The stage-by-stage order lives in
+    :class:`SATracker`."""
+
+    def __init__(self, cvt: CvT, text: Optional[nn.Module], sam: Optional[nn.ModuleList]):
+        super().__init__()
+        self.cvt, self.text, self.sam = cvt, text, sam
+
+
 class SATracker(nn.Module):
     """The Synchronous Learning Backbone + corner head (module docstring).
 
@@ -144,11 +155,11 @@ class SATracker(nn.Module):
                  heads: Sequence[int], template_size: int, search_size: int, sam: bool = True, match_size: int = 40):
         super().__init__()
         self.normalise = PixelNormalise("imagenet_rgb")
-        self.backbone, self.head = backbone, head
         self.template_size, self.search_size = int(template_size), int(search_size)
         self.match_size = int(match_size)
         self.uses_language = bool(sam)
         self.bounds: List[int] = []
+        sams = None
         if sam:
             need = sum(text_stages)
             if text is None or text.layers < need:
@@ -162,17 +173,33 @@ class SATracker(nn.Module):
             for n in text_stages:
                 start += int(n)
                 self.bounds.append(start)
-            self.text = text
             self.language_dim = int(text.width)
-            self.sam = nn.ModuleList([SAM(d, text.width, h) for d, h in zip(backbone.dims, heads)])
+            sams = nn.ModuleList([SAM(d, text.width, h) for d, h in zip(backbone.dims, heads)])
             self.match_proj = nn.Linear(text.width, backbone.dims[-1])
         else:
-            self.text = None
+            text = None
+        self.backbone = SynchronousBackbone(backbone, text, sams)
+        self.head = head
+
+    @property
+    def cvt(self) -> CvT:
+        """The CvT of the backbone (CTEs and TEMs)."""
+        return self.backbone.cvt
+
+    @property
+    def text(self) -> Optional[nn.Module]:
+        """The language model of the backbone (``None`` without SAM)."""
+        return self.backbone.text
+
+    @property
+    def sam(self) -> Optional[nn.ModuleList]:
+        """The SAMs of the backbone (``None`` without SAM)."""
+        return self.backbone.sam
 
     @property
     def feat_size(self) -> int:
         """Side of the stage-3 search map (20 at 320 / stride 16)."""
-        return self.search_size // self.backbone.stride
+        return self.search_size // self.cvt.stride
 
     # ----- language ---------------------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str], has_text: torch.Tensor, device: Any = None,
@@ -202,8 +229,8 @@ class SATracker(nn.Module):
             h = self.text.embed(language["ids"])
             bias = self.text.attention_bias(h, mask)
         layer = 0
-        for i in range(len(self.backbone.stages)):
-            (tokens, hz, wz), kvs = self.backbone.template_stage(i, z)       # CTE_i, TEM_i (template side)
+        for i in range(len(self.cvt.stages)):
+            (tokens, hz, wz), kvs = self.cvt.template_stage(i, z)       # CTE_i, TEM_i (template side)
             state["kv"].append(kvs)
             z = to_map(tokens, hz, wz)
             if self.text is None:
@@ -227,8 +254,8 @@ class SATracker(nn.Module):
         """One frame of each video: the search side of every stage (TEM against the cached template keys and
         values, SAM's channel selection), the corner head, and the dense matching map (Eq. 4)."""
         x = self.normalise(search)
-        for i in range(len(self.backbone.stages)):
-            tokens, hx, wx = self.backbone.search_stage(i, x, state["kv"][i])
+        for i in range(len(self.cvt.stages)):
+            tokens, hx, wx = self.cvt.search_stage(i, x, state["kv"][i])
             x = to_map(tokens, hx, wx)
             if self.text is not None:
                 x = self.sam[i].select(x, state["selector"][i])
