@@ -39,7 +39,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -175,7 +175,8 @@ class CvT(nn.Module):
                               f"({n}), got {list(depths)}, {list(heads)}, {list(kernels)}, {list(strides)}, "
                               f"{list(paddings)}")
         total = sum(depths)
-        rates = [drop_path * j / max(total - 1, 1) for j in range(total)]   # linear stochastic depth, as CvT
+        # choice: stochastic depth rising linearly over all blocks to drop_path (CvT-21 rises over stage 3 only)
+        rates = [drop_path * j / max(total - 1, 1) for j in range(total)]
         self.dims, self.depths = list(dims), list(depths)
         self.stride = 1
         for s in strides:
