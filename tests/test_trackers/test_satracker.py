@@ -207,7 +207,7 @@ def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     from trackers.registry import build_model
 
     names = sorted(p.name for p in (experiments_dir() / "satracker").glob("*.yaml"))
-    assert names == ["ablation_no_dm.yaml", "ablation_tem.yaml", "paper.yaml", "paper_stark.yaml", "tiny.yaml",
+    assert names == ["ablation_baseline.yaml", "ablation_no_dm.yaml", "ablation_tem.yaml", "paper.yaml", "paper_stark.yaml", "tiny.yaml",
                      "track.yaml"]
     track = from_dict(SATrackerTrackerConfig, load_track_config(str(experiments_dir() / "satracker" /
                                                                     "track.yaml")).tracker)
@@ -241,6 +241,34 @@ def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     full = build_model(_model_cfg(TINY, 384), pretrained=False)
     slow = {n for n, _ in full.named_parameters() if n.startswith("backbone.")}
     assert any(n.startswith("backbone.sam.") for n in slow) and not any(n.startswith("head.") for n in slow)
+
+
+def test_ablation_baseline_has_transt_neck_and_tracks():
+    """Table 4 setting ①: plain CvT self-attention, no SAM, TransT's ECA/CFA network before the corner head; the
+    neck's template tokens are part of the once-per-video state."""
+    from asearch.training.recipes import load_experiment
+    from trackers.heads.transt import FeatureFusionNetwork
+    from trackers.registry import build_model, build_tracker
+
+    paper = load_experiment(experiments_dir() / "satracker" / "ablation_baseline.yaml")
+    assert paper.model["cvt"]["attention"] == "self" and paper.model["sam"] is False
+    assert paper.model["neck"]["enabled"] and paper.loss["dm_weight"] == 0
+    cfg = _model_cfg(TINY, 384)
+    tiny = dict(cfg.__dict__, sam=False, cvt=dict(cfg.cvt.__dict__, attention="self"), text=cfg.text.__dict__,
+                head=cfg.head.__dict__, neck={"enabled": True, "d_model": 32, "nhead": 2, "num_layers": 1,
+                                              "dim_feedforward": 64, "dropout": 0.0})
+    torch.manual_seed(0)
+    model = build_model(tiny, pretrained=False).eval()
+    assert isinstance(model.neck, FeatureFusionNetwork) and model.text is None
+    assert all(b.attention == "self" for s in model.cvt.stages for b in s.blocks)
+    with torch.no_grad():
+        state = model.template(torch.rand(1, 3, 64, 64) * 255)
+    assert state["neck_z"].shape == (1, 16, 32) and state["neck_pos_z"].shape == (1, 16, 32)
+    trk = build_tracker(model, tiny, {"margin": 4}, device="cpu")
+    frame = np.full((96, 96, 3), 90, np.uint8)
+    trk.initialize(frame, [30, 30, 20, 20], "ignored words")
+    box = trk.track(frame)["box"]
+    assert len(box) == 4 and all(np.isfinite(box))
 
 
 def test_config_errors():

@@ -31,8 +31,10 @@ Choices where the paper is silent (each also in the docstrings below):
 * ``text.stages`` gives the BERT layers per stage (paper: 1 / 4 / 7); a language model with more layers drops the
   rest (the tiny MiniLM: 1 / 1 / 1 of its 6).
 * Ablations (Table 4): ``sam: false`` is setting ② (TEM only, no language, no DM loss); setting ③ is the paper
-  model with ``loss.dm_weight: 0``; ``cvt.attention: self`` with ``sam: false`` is setting ① without its TransT
-  ECA/CFA neck (not built: see the README).
+  model with ``loss.dm_weight: 0``; setting ① is ``cvt.attention: self``, ``sam: false`` and ``neck.enabled: true``:
+  TransT's feature fusion network (4 ECA/CFA layers, :class:`~trackers.heads.transt.FeatureFusionNetwork`) between
+  the stage-3 maps and the corner head, after a 1×1 projection to its width (256) with DETR's sine positions, as
+  TransT; its template tokens are computed once per video like the rest of the template side.
 """
 from __future__ import annotations
 
@@ -45,11 +47,11 @@ from torch import nn
 
 from asearch.errors import ConfigError
 from supernets.pixels import PixelNormalise
-from trackers.backbones.cvt import ATTENTION_MODES, CvT, load_cvt_weights, to_map
+from trackers.backbones.cvt import ATTENTION_MODES, CvT, load_cvt_weights, to_map, to_tokens
 from trackers.heads.corner import CornerHead
 from trackers.models.satracker_blocks import SAM
 
-__all__ = ["CvTConfig", "SATrackerTextConfig", "CornerHeadConfig", "SATrackerModelConfig", "SynchronousBackbone",
+__all__ = ["CvTConfig", "SATrackerTextConfig", "CornerHeadConfig", "FusionNeckConfig", "SATrackerModelConfig", "SynchronousBackbone",
            "SATracker", "build_satracker_model", "SATRACKER_ENTRY"]
 
 
@@ -92,6 +94,19 @@ class CornerHeadConfig:
 
 
 @dataclass
+class FusionNeckConfig:
+    """The ablation baseline's TransT neck (``model.neck``, setting ①; off in SATracker): width, heads, fusion
+    layers, FFN width and dropout of TransT's feature fusion network."""
+
+    enabled: bool = False
+    d_model: int = 256
+    nhead: int = 8
+    num_layers: int = 4
+    dim_feedforward: int = 2048
+    dropout: float = 0.1
+
+
+@dataclass
 class SATrackerModelConfig:
     """Model section of ``satracker`` (module docstring)."""
 
@@ -103,6 +118,7 @@ class SATrackerModelConfig:
     head: CornerHeadConfig = field(default_factory=CornerHeadConfig)
     sam: bool = True
     match_size: int = 40
+    neck: FusionNeckConfig = field(default_factory=FusionNeckConfig)
 
     def __post_init__(self) -> None:
         if self.name != "satracker":
@@ -147,12 +163,14 @@ class SATracker(nn.Module):
         heads: attention heads per stage (SAM's Eq. 3 uses the stage's).
         sam: SAMs between the stages (``False``: the vision-only ablation, setting ②).
         match_size: side of the upsampled dense matching map (Eq. 4).
+        neck: TransT's fusion network for the ablation baseline (``None``: SATracker, no neck).
     """
 
     needs_genome = False
 
     def __init__(self, backbone: CvT, text: Optional[nn.Module], head: CornerHead, text_stages: Sequence[int],
-                 heads: Sequence[int], template_size: int, search_size: int, sam: bool = True, match_size: int = 40):
+                 heads: Sequence[int], template_size: int, search_size: int, sam: bool = True, match_size: int = 40,
+                 neck: Optional[nn.Module] = None):
         super().__init__()
         self.normalise = PixelNormalise("imagenet_rgb")
         self.template_size, self.search_size = int(template_size), int(search_size)
@@ -180,6 +198,12 @@ class SATracker(nn.Module):
             text = None
         self.backbone = SynchronousBackbone(backbone, text, sams)
         self.head = head
+        self.neck = neck
+        if neck is not None:
+            from trackers.heads.transt import SinePositionEncoding
+
+            self.input_proj = nn.Conv2d(backbone.dims[-1], neck.d_model, 1)
+            self.position = SinePositionEncoding(neck.d_model)
 
     @property
     def cvt(self) -> CvT:
@@ -243,6 +267,9 @@ class SATracker(nn.Module):
             t = sam.pooled_template(z)
             state["selector"].append(sam.selector(t, h, mask))              # sigmoid(Atten_NL^SAM) (Eq. 3)
             h = zero_missing(sam.update_text(h, t), has)                    # T^i <- text stream of SAM_i
+        if self.neck is not None:
+            z = self.input_proj(z)
+            state["neck_z"], state["neck_pos_z"] = to_tokens(z), to_tokens(self.position(z))
         if self.text is not None:
             w = mask.to(h.dtype).unsqueeze(-1)
             sentence = (h * w).sum(1) / w.sum(1).clamp(min=1.0)
@@ -259,7 +286,12 @@ class SATracker(nn.Module):
             x = to_map(tokens, hx, wx)
             if self.text is not None:
                 x = self.sam[i].select(x, state["selector"][i])
-        out = self.head(x)
+        if self.neck is not None:                                            # setting ①: TransT's ECA / CFA
+            x = self.input_proj(x)
+            fused = self.neck(state["neck_z"], to_tokens(x), state["neck_pos_z"], to_tokens(self.position(x)))
+            out = self.head(to_map(fused, x.shape[-2], x.shape[-1]))
+        else:
+            out = self.head(x)
         if self.text is not None:
             score = torch.einsum("bchw,bc->bhw", F.normalize(x, dim=1), state["match_text"])   # X_s^3 T^3^T
             out["match_score"] = F.interpolate(score.unsqueeze(1), size=(self.match_size, self.match_size),
@@ -298,8 +330,15 @@ def build_satracker_model(cfg: SATrackerModelConfig, pretrained: bool = True, te
             from trackers.init_report import note_init
 
             note_init(text, "text encoder", text.model_id, len(text.state_dict()))
-    return SATracker(cvt, text, CornerHead(c.dims[-1], cfg.head.channels), cfg.text.stages, c.heads,
-                     cfg.template_size, cfg.search_size, cfg.sam, cfg.match_size)
+    n = cfg.neck
+    neck = None
+    if n.enabled:
+        from trackers.heads.transt import FeatureFusionNetwork
+
+        neck = FeatureFusionNetwork(n.d_model, n.nhead, n.num_layers, n.dim_feedforward, n.dropout)
+    head = CornerHead(n.d_model if n.enabled else c.dims[-1], cfg.head.channels)
+    return SATracker(cvt, text, head, cfg.text.stages, c.heads, cfg.template_size, cfg.search_size, cfg.sam,
+                     cfg.match_size, neck)
 
 
 def _entry():
