@@ -266,6 +266,7 @@ ENTRIES: Dict[str, str] = {
     "siamrpnpp": "trackers.models.rpn:SIAMRPNPP_ENTRY",
     "pjvlt": "trackers.models.pjvlt:PJVLT_ENTRY",
     "cost": "trackers.models.cost:COST_ENTRY",
+    "satracker": "trackers.models.satracker:SATRACKER_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 

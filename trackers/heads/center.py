@@ -22,10 +22,12 @@ from torch import nn
 
 from asearch.errors import ConfigError
 
-__all__ = ["CenterHead", "decode_boxes"]
+__all__ = ["CenterHead", "decode_boxes", "conv_tower"]
 
 
-def _tower(in_channels: int, channels: int, out_channels: int) -> nn.Sequential:
+def conv_tower(in_channels: int, channels: int, out_channels: int) -> nn.Sequential:
+    """Four 3×3 Conv-BN-ReLU layers of widths ``channels, /2, /4, /8`` and a 1×1 output conv (OSTrack's towers,
+    STARK's corner branches)."""
     widths = [in_channels, channels, channels // 2, channels // 4, channels // 8]
     layers = []
     for a, b in zip(widths[:-1], widths[1:]):
@@ -59,9 +61,9 @@ class CenterHead(nn.Module):
         if channels % 8 or channels < 8:
             raise ConfigError(f"center head: channels must be a positive multiple of 8, got {channels}")
         self.in_channels, self.channels = in_channels, channels
-        self.ctr = _tower(in_channels, channels, 1)
-        self.size = _tower(in_channels, channels, 2)
-        self.offset = _tower(in_channels, channels, 2)
+        self.ctr = conv_tower(in_channels, channels, 1)
+        self.size = conv_tower(in_channels, channels, 2)
+        self.offset = conv_tower(in_channels, channels, 2)
         for m in self.modules():
             if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):
                 nn.init.xavier_uniform_(m.weight)
