@@ -2,7 +2,7 @@
 
 The pair batches and the forward pass are :class:`~trackers.actors.base.PairActor`'s; like PJVLT, SATracker reads
 word tokens, so the forward pass tokenises the batch's texts with the model's own language model
-(:func:`~trackers.actors.pjvlt.batch_language`, ``language.missing`` included). The loss is
+(:func:`~trackers.actors.base.batch_language`, ``language.missing`` included). The loss is
 :class:`~trackers.losses.satracker.SATrackerLoss` (2·GIoU + 5·L1 + 1·dense matching, Eq. 6).
 """
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 import torch
 from torch import nn
 
-from trackers.actors.base import PairActor, unwrap
-from trackers.actors.pjvlt import batch_language
+from trackers.actors.base import PairActor, batch_language, unwrap
 from trackers.losses.satracker import SATrackerLoss, SATrackerLossConfig
 
 __all__ = ["SATrackerActor"]

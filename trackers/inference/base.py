@@ -288,16 +288,23 @@ class BatchedTracker(abc.ABC):
 
 
 class TokenLanguageMixin:
-    """``language_vectors`` of a tracker whose model has its own token-level language model (PJVLT, COST): the
-    tokenised texts of new videos (``model.tokenize``, ``language.missing`` for those without), no template flags.
-    The ``featurizer`` only gives ``language.missing`` (``None``: no video has language). Texts are padded to the
-    model's ``max_length`` so that videos added at different times share one word length in the lockstep batch."""
+    """``language_vectors`` of a tracker whose model has its own token-level language model (PJVLT, COST,
+    SATracker): the tokenised texts of new videos (``model.tokenize``, ``language.missing`` for those without), no
+    template flags; ``None`` for a model built without language (``uses_language`` false). The ``featurizer`` only
+    gives ``language.missing`` (``None``: no video has language). ``pad_texts``: texts are padded to the model's
+    ``max_length`` so that videos added at different times share one word length in the lockstep batch (false for
+    a model that reduces the words to per-video state when the video is added, SATracker)."""
 
-    def language_vectors(self, languages: Sequence[Any]) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
+    pad_texts: bool = True
+
+    def language_vectors(self, languages: Sequence[Any]
+                         ) -> Tuple[Optional[Dict[str, torch.Tensor]], Optional[torch.Tensor]]:
         from asearch.language import prepare_texts
 
+        if not getattr(self.model, "uses_language", True):
+            return None, None
         fields = [language_fields(x) for x in languages]
         has = [f[2] if self.featurizer is not None else False for f in fields]
         texts, has_text, _ = prepare_texts([f[0] for f in fields], has, getattr(self.featurizer, "missing", "zero"),
                                            [f[1] for f in fields])
-        return self.model.tokenize(texts, has_text, self.device, pad_to_max=True), None
+        return self.model.tokenize(texts, has_text, self.device, pad_to_max=self.pad_texts), None

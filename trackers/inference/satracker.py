@@ -20,15 +20,14 @@ Hanning window is not built.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 
 from asearch.data.crops import AreaFactorCrop, box_from_crop
 from asearch.errors import ConfigError
-from asearch.language import prepare_texts
-from trackers.inference.base import BatchedTracker, language_fields
+from trackers.inference.base import BatchedTracker, TokenLanguageMixin
 from trackers.inference.ostrack import OSTrackTracker, clip_box
 
 __all__ = ["SATrackerTrackerConfig", "SATrackerTracker"]
@@ -55,25 +54,17 @@ class SATrackerTrackerConfig:
         return AreaFactorCrop(self.template_factor, self.search_factor)
 
 
-class SATrackerTracker(OSTrackTracker):
+class SATrackerTracker(TokenLanguageMixin, OSTrackTracker):
     """SATracker tracker (module docstring); ``featurizer`` only gives ``language.missing`` (``None``: no
-    language)."""
+    language). Texts are not padded: the words become per-video state when the video is added."""
+
+    pad_texts = False
 
     def __init__(self, model, cfg: Optional[SATrackerTrackerConfig] = None, featurizer: Any = None,
                  genome: Any = None, device: Any = None):
         BatchedTracker.__init__(self, model, featurizer, genome, device)   # no Hanning window (OSTrack's __init__)
         self.cfg = cfg or SATrackerTrackerConfig()
         self.crops = self.cfg.crop_rule(model.template_size, model.search_size)
-
-    def language_vectors(self, languages: Sequence[Any]) -> Tuple[Optional[Dict[str, torch.Tensor]], None]:
-        """The tokenised texts of new videos (``language.missing`` for those without), no template flags."""
-        if not self.model.uses_language:
-            return None, None
-        fields = [language_fields(x) for x in languages]
-        has = [f[2] if self.featurizer is not None else False for f in fields]
-        texts, has_text, _ = prepare_texts([f[0] for f in fields], has, getattr(self.featurizer, "missing", "zero"),
-                                           [f[1] for f in fields])
-        return self.model.tokenize(texts, has_text, self.device), None
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], crops: List[Dict[str, Any]],
                     videos: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
