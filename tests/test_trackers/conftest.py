@@ -1,5 +1,5 @@
-"""Helpers shared by the tracker-family tests: a deterministic language featurizer and the check of the result
-files written by ``asearch track``."""
+"""Helpers shared by the tracker-family tests: a deterministic language featurizer, the check of the result
+files written by ``asearch track`` and a tiny recipe's run through ``asearch retrain`` / ``track`` / ``evaluate``."""
 import numpy as np
 import pytest
 import torch
@@ -36,3 +36,41 @@ def check_track_results():
             assert res.shape == (frames, 4) and np.all(np.isfinite(res))
 
     return check
+
+
+@pytest.fixture
+def tiny_cli_run(tmp_path, check_track_results):
+    """``run(name, config, train_sets, track_sets) -> (checkpoint dict, run dir)``: the tiny recipe ``config`` of
+    family ``name`` retrained for 6 steps on 4 synthetic videos through ``asearch retrain`` (extra ``--set``
+    ``train_sets``), tracked through ``asearch track`` with ``experiments/<name>/track.yaml`` (``track_sets``,
+    batches of 2), the result files checked and ``asearch evaluate`` giving a SUC in [0, 1]."""
+    import json
+
+    from asearch.cli import main
+    from asearch.config import experiments_dir
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.training.trainer import load_checkpoint
+
+    def run(name, config, train_sets=(), track_sets=()):
+        torch.set_num_threads(1)
+        root = generate_benchmark(tmp_path / "synth", videos=4, frames=6, size=96, seed=0, distractors=0)
+        out = tmp_path / "run"
+        sets = [f"data.datasets.0.root={root}", "train.steps=6", "train.batch_size=4", "train.log_every=2",
+                "train.checkpoint_every=0", "train.device=cpu", *train_sets]
+        assert main(["retrain", "--config", str(config), "--out", str(out), "--no-progress",
+                     *[a for kv in sets for a in ("--set", kv)]]) == 0
+        results = tmp_path / "results" / name
+        sets = [*track_sets, "device=cpu"]
+        assert main(["track", "--checkpoint", str(out / "checkpoints" / "latest.pt"),
+                     "--config", str(experiments_dir() / name / "track.yaml"), "--dataset", "synthetic",
+                     "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2", "--no-progress",
+                     *[a for kv in sets for a in ("--set", kv)]]) == 0
+        check_track_results(results, videos=4, frames=6)
+        ev = tmp_path / "ev"
+        assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
+                     "--split", "all", "--out", str(ev)]) == 0
+        data = json.loads((ev / "results.json").read_text())
+        assert 0.0 <= data["trackers"][name]["suc"] <= 1.0
+        return load_checkpoint(out / "checkpoints" / "latest.pt"), out
+
+    return run

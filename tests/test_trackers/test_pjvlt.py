@@ -208,32 +208,9 @@ def test_tracker_batched_equals_single(tiny):
             assert np.allclose(a["box"], b[i]["box"], atol=1e-3) and abs(a["score"] - b[i]["score"]) < 1e-5
 
 
-def test_tiny_recipe_retrains_tracks_and_evaluates_through_the_cli(tmp_path, check_track_results):
-    import json
-
-    from asearch.cli import main
-    from asearch.data.synthetic import generate_benchmark
-    from asearch.training.trainer import load_checkpoint
-
-    torch.set_num_threads(1)
-    root = generate_benchmark(tmp_path / "synth", videos=4, frames=6, size=96, seed=0, distractors=0)
-    run = tmp_path / "run"
-    assert main(["retrain", "--config", str(TINY), "--out", str(run), "--no-progress",
-                 "--set", f"data.datasets.0.root={root}", "--set", "train.steps=6", "--set", "train.batch_size=4",
-                 "--set", "train.log_every=2", "--set", "train.checkpoint_every=0", "--set", "train.device=cpu",
-                 "--set", "model.text.trainable=true"]) == 0   # the paper fine-tunes the language model
-    ckpt = load_checkpoint(run / "checkpoints" / "latest.pt")
+def test_tiny_recipe_retrains_tracks_and_evaluates_through_the_cli(tiny_cli_run):
+    ckpt, _ = tiny_cli_run("pjvlt", TINY, ["model.text.trainable=true"],   # the paper fine-tunes the language model
+                           ["tracker.margin=4"])
     assert ckpt["build_info"]["model"]["text"] == {"encoder": "default", "width": 384, "trainable": True,
                                                    "max_length": 16}
     assert ckpt["build_info"]["language"]["missing"] == "zero"
-    results = tmp_path / "results" / "pjvlt"
-    assert main(["track", "--checkpoint", str(run / "checkpoints" / "latest.pt"),
-                 "--config", str(experiments_dir() / "pjvlt" / "track.yaml"), "--dataset", "synthetic",
-                 "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2",
-                 "--set", "tracker.margin=4", "--set", "device=cpu", "--no-progress"]) == 0
-    check_track_results(results, videos=4, frames=6)
-    ev = tmp_path / "ev"
-    assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
-                 "--split", "all", "--out", str(ev)]) == 0
-    data = json.loads((ev / "results.json").read_text())
-    assert 0.0 <= data["trackers"]["pjvlt"]["suc"] <= 1.0
