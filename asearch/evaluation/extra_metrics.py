@@ -36,7 +36,7 @@ import numpy as np
 
 from asearch.errors import ConfigError, DataError
 from asearch.evaluation.metrics import (
-    _check_protocol, _curves, _sequence_errors, _thresholds, _trapezoid_unit, iou,
+    check_protocol, threshold_curves, sequence_errors, protocol_thresholds, trapezoid_unit, iou,
 )
 
 __all__ = ["EXTRA_METRICS", "complete_iou", "complete_success", "sequence_accuracy", "mean_accuracy",
@@ -78,25 +78,25 @@ def complete_success(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray
     Returns ``{"cauc": float, "curve": mean complete success curve, "per_sequence": per-sequence scores}``
     (fractions in ``[0, 1]``; frames pooled for ``got10k`` as its SUC is).
     """
-    _check_protocol(protocol)
+    check_protocol(protocol)
     preds, gts, vis = _checked(predictions, ground_truths, visible)
     if protocol == "got10k" and (image_sizes is None or len(image_sizes) != len(preds)):
         raise ConfigError("protocol 'got10k' clips boxes to the image: pass image_sizes, one (W, H) per sequence")
-    thr = _thresholds(protocol)
+    thr = protocol_thresholds(protocol)
     ge = protocol == "trackingnet"
     curves: List[np.ndarray] = []
     per: List[float] = []
     pooled: List[np.ndarray] = []
     for i, (pred, gt, v) in enumerate(zip(preds, gts, vis)):
         size = None if image_sizes is None else tuple(image_sizes[i])
-        ious, errs, nerrs, n = _sequence_errors(protocol, pred, gt, v, size, overlap=complete_iou)
-        succ = _curves(ious, errs, nerrs, thr, ge, n)[0]
+        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, v, size, overlap=complete_iou)
+        succ = threshold_curves(ious, errs, nerrs, thr, ge, n)[0]
         curves.append(succ)
         pooled.append(ious)
         per.append(_success_score(protocol, succ) if n > 0 else float("nan"))
     if protocol == "got10k":
         ious = np.concatenate(pooled)
-        curve = _curves(ious, ious, ious, thr, False, len(ious))[0]
+        curve = threshold_curves(ious, ious, ious, thr, False, len(ious))[0]
     else:
         curve = np.mean(curves, axis=0)
     score = _success_score(protocol, curve) if np.isfinite(curve).all() else float("nan")
@@ -105,7 +105,7 @@ def complete_success(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray
 
 def _success_score(protocol: str, curve: np.ndarray) -> float:
     """The area of a success curve as the protocol scores SUC: trapezoid for ``trackingnet``, else the mean."""
-    return _trapezoid_unit(curve) if protocol == "trackingnet" else float(np.mean(curve))
+    return trapezoid_unit(curve) if protocol == "trackingnet" else float(np.mean(curve))
 
 
 def _reports_absent(pred: np.ndarray) -> np.ndarray:

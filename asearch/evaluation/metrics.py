@@ -45,7 +45,8 @@ from asearch.errors import ConfigError, DataError
 
 __all__ = [
     "PROTOCOLS", "DEFAULT_PROTOCOLS", "default_protocol", "iou", "center_error", "repair_predictions",
-    "ope", "OPEMetric",
+    "ope", "OPEMetric", "check_protocol", "protocol_thresholds", "threshold_curves", "trapezoid_unit",
+    "sequence_errors",
 ]
 
 PROTOCOLS = ("lasot", "matlab", "otb", "got10k", "trackingnet")
@@ -62,7 +63,8 @@ def default_protocol(dataset: str) -> str:
     return DEFAULT_PROTOCOLS.get(key, "lasot")
 
 
-def _check_protocol(protocol: str) -> str:
+def check_protocol(protocol: str) -> str:
+    """``protocol`` if it is one of :data:`PROTOCOLS`, else a ConfigError naming the choices."""
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown evaluation protocol '{protocol}'; choose one of {', '.join(PROTOCOLS)}")
     return protocol
@@ -128,7 +130,7 @@ def _clip_to_image(boxes: np.ndarray, size: Tuple[float, float]) -> np.ndarray:
     return np.stack([x, y, w, h], axis=1)
 
 
-def _thresholds(protocol: str) -> Dict[str, np.ndarray]:
+def protocol_thresholds(protocol: str) -> Dict[str, np.ndarray]:
     """Threshold grids (computed as ``k / n`` so that grid values are exact decimals)."""
     if protocol == "trackingnet":
         k = np.arange(21, dtype=np.float64)
@@ -139,8 +141,8 @@ def _thresholds(protocol: str) -> Dict[str, np.ndarray]:
             "precision": k, "norm_precision": k / 100.0}
 
 
-def _curves(ious: np.ndarray, errs: np.ndarray, nerrs: np.ndarray, thr: Dict[str, np.ndarray],
-            success_ge: bool, n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def threshold_curves(ious: np.ndarray, errs: np.ndarray, nerrs: np.ndarray, thr: Dict[str, np.ndarray],
+                     success_ge: bool, n: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Success (``>`` or ``>=``), precision and normalized precision (``<=``) curves with denominator ``n``."""
     if n == 0:
         return tuple(np.full(len(thr[k]), np.nan) for k in ("success", "precision", "norm_precision"))
@@ -152,7 +154,7 @@ def _curves(ious: np.ndarray, errs: np.ndarray, nerrs: np.ndarray, thr: Dict[str
     return succ, prec, nprec
 
 
-def _trapezoid_unit(curve: np.ndarray) -> float:
+def trapezoid_unit(curve: np.ndarray) -> float:
     """Trapezoid area under ``curve`` sampled on an even grid mapped onto ``[0, 1]`` (TrackingNet's scores)."""
     dx = 1.0 / (len(curve) - 1)
     return float(np.sum((curve[1:] + curve[:-1]) * 0.5) * dx)
@@ -161,15 +163,15 @@ def _trapezoid_unit(curve: np.ndarray) -> float:
 def _scores(protocol: str, succ: np.ndarray, prec: np.ndarray, nprec: np.ndarray) -> Tuple[float, float, float]:
     """(SUC, P, P_norm) of one set of curves under ``protocol``."""
     if protocol == "trackingnet":
-        return _trapezoid_unit(succ), _trapezoid_unit(prec), _trapezoid_unit(nprec)
+        return trapezoid_unit(succ), trapezoid_unit(prec), trapezoid_unit(nprec)
     # SUC = mean of the success curve (the AUC of the OPE success plot); P at 20 px, P_norm at 0.20 (index 20).
     return float(np.mean(succ)), float(prec[20]), float(nprec[20])
 
 
-def _sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
-                     size: Optional[Tuple[float, float]],
-                     overlap: Callable[[np.ndarray, np.ndarray], np.ndarray] = iou
-                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
+                    size: Optional[Tuple[float, float]],
+                    overlap: Callable[[np.ndarray, np.ndarray], np.ndarray] = iou
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Per-frame (overlap, centre error, normalized centre error) under ``protocol`` and the frame denominator.
 
     ``overlap`` is :func:`iou` (SUC) or another per-row overlap in ``[0, 1]`` (the complete IoU of cAUC, in
@@ -230,7 +232,7 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
         ``protocol``, ``n_sequences``, ``n_frames``; for ``got10k`` also ``ao``, ``sr50``, ``sr75`` (and
         ``per_sequence["ao"]``).
     """
-    _check_protocol(protocol)
+    check_protocol(protocol)
     n_seq = len(predictions)
     if len(ground_truths) != n_seq:
         raise DataError(f"{n_seq} prediction arrays but {len(ground_truths)} ground-truth arrays", field="predictions")
@@ -241,7 +243,7 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
     if protocol == "got10k" and (image_sizes is None or len(image_sizes) != n_seq):
         raise ConfigError("protocol 'got10k' clips boxes to the image: pass image_sizes, one (W, H) per sequence")
     names = [str(n) for n in names] if names is not None else [f"#{i}" for i in range(n_seq)]
-    thr = _thresholds(protocol)
+    thr = protocol_thresholds(protocol)
     ge = protocol == "trackingnet"
 
     seq_curves: List[Tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -261,8 +263,8 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
             raise DataError(f"sequence '{names[i]}': {len(vis)} visibility flags for {len(gt)} frames",
                             field="visible")
         size = None if image_sizes is None else tuple(image_sizes[i])
-        ious, errs, nerrs, n = _sequence_errors(protocol, pred, gt, vis, size)
-        curves = _curves(ious, errs, nerrs, thr, ge, n)
+        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, vis, size)
+        curves = threshold_curves(ious, errs, nerrs, thr, ge, n)
         s, p, q = _scores(protocol, *curves) if n > 0 else (np.nan, np.nan, np.nan)
         seq_curves.append(curves)
         pooled.append((ious, errs, nerrs))
@@ -277,7 +279,7 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
     if protocol == "got10k":
         ious = np.concatenate([x[0] for x in pooled])
         n = len(ious)
-        succ, prec, nprec = _curves(ious, np.concatenate([x[1] for x in pooled]),
+        succ, prec, nprec = threshold_curves(ious, np.concatenate([x[1] for x in pooled]),
                                     np.concatenate([x[2] for x in pooled]), thr, False, n)
         out["ao"] = float(np.mean(ious)) if n else float("nan")
         out["sr50"] = float(np.mean(ious > 0.5)) if n else float("nan")
@@ -302,7 +304,7 @@ class OPEMetric:
     """Accumulating OPE metric in the mmengine style: :meth:`process` per sequence, :meth:`compute` at the end."""
 
     def __init__(self, protocol: str = "lasot"):
-        self.protocol = _check_protocol(protocol)
+        self.protocol = check_protocol(protocol)
         self.results: List[Dict[str, object]] = []
 
     def reset(self) -> None:
