@@ -281,7 +281,11 @@ class RankRun:
                 "from_search": None if self.from_search is None else str(self.from_search.resolve())}
 
     def start(self, resume: bool) -> None:
-        """Create ``out_dir`` (or, with ``resume``, check that it holds a rank run of the same settings)."""
+        """Create ``out_dir`` (or, with ``resume``, check that it holds a rank run of the same settings); warn, as
+        ``asearch search`` does, when the validation videos are in the supernet's recorded training data."""
+        from asearch.search.overlap import check_validation_overlap
+
+        check_validation_overlap(self.supernet, self.cfg.fitness.validation)
         path = self.out / "rank_settings.json"
         settings = self._settings()
         if path.is_file():

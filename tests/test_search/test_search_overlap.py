@@ -1,5 +1,6 @@
 """Search validation is not training data: held-out LaSOT videos by default, a warning when a supernet's recorded
-training data holds a validation video (`asearch search` through build_search).
+training data holds a validation video (`asearch search` through build_search, `asearch rank` through
+RankRun.start).
 
 The tiny LaSOT train split: airplane-2 and bird-1 are on the held-out list (package data), airplane-3 is not,
 airplane-1 is an official test video.
@@ -128,3 +129,24 @@ def test_asearch_search_warns_through_build_search(lasot_train_root, tiny_supern
     torch.save(stored, ckpt)
     with _no_overlap_warning():
         build_search(cfg, ckpt, tmp_path / "run_clean", progress=False)
+
+
+def test_asearch_rank_warns_when_it_starts(lasot_train_root, tiny_supernet, tmp_path):
+    """RankRun.start (the first thing `asearch rank` does) runs the same check on the fitness's validation videos."""
+    from asearch.search.rank import RankConfig, RankRun
+
+    stored = torch.load(tiny_supernet, map_location="cpu", weights_only=True)
+    stored["config"]["data"] = _data({"name": "lasot", "split": "train"})
+    ckpt = tmp_path / "supernet_lasot.pt"
+    torch.save(stored, ckpt)
+    overrides = ["fitness.validation.dataset=lasot", f"fitness.validation.root={lasot_train_root}",
+                 "fitness.validation.split=train", "fitness.validation.videos=2",
+                 "fitness.validation.options={held_out: only}"]
+    cfg = load_config(RankConfig, experiments_dir() / "demo" / "rank.yaml", overrides)
+    rank_yaml = experiments_dir() / "demo" / "rank.yaml"
+    with pytest.warns(DataWarning, match="airplane-2, bird-1"):
+        RankRun(cfg, ckpt, tmp_path / "rank", config_path=rank_yaml, progress=False).start(resume=False)
+    stored["config"]["data"] = _data({"name": "lasot", "split": "train", "options": {"held_out": "exclude"}})
+    torch.save(stored, ckpt)
+    with _no_overlap_warning():
+        RankRun(cfg, ckpt, tmp_path / "rank_clean", config_path=rank_yaml, progress=False).start(resume=False)
