@@ -115,6 +115,16 @@ def test_token_case_runs_the_language_once_per_video(bench):
     assert case.vl and case.crops == "64/128" and any("PJVLT (tiny.yaml)" in n for n in notes)
 
 
+def test_token_family_alone_prints_its_row_and_no_ratio_table(bench, capsys):
+    assert bench.main(["--small", "--frames", "1", "--warmup", "0", "--device", "cpu", "--families", "satracker",
+                       "--text-encoder", "none", "--videos", "1"]) == 0
+    text = capsys.readouterr().out
+    rows = _rows(text)
+    assert rows["SATracker"][1] == "64/128"
+    assert float(rows["SATracker"][2]) > 0 and float(rows["SATracker"][6]) > 0
+    assert "comparison (latency ratio)" not in text and "PJVLT" not in rows
+
+
 def test_ratio_goal_arithmetic(bench):
     opts = bench.Options(families=["scar", "tt"], frames=3)
     noop = lambda: None  # noqa: E731
