@@ -10,7 +10,11 @@ the ratios compare them under the same machine load. Reported per tracker:
 * ``template ms``: the per-video cost of the template branch (``tracker.initialize``: template crop + template branch,
   language vector precomputed), median over several videos;
 * ``language ms``: the per-video cost of encoding the video's sentence with the text encoder (VL trackers only);
-* the paper's FPS (paper 000, RTX 2080Ti) for reference.
+* the paper's FPS (paper 000, RTX 2080Ti; PJVLT and COST: their papers' cards) for reference.
+
+Token-language trackers (families ``pjvlt``, ``satracker``, ``cost``; ``bench_tracking_cases.py``): their own
+language model runs inside ``tracker.initialize``, so their ``template ms`` includes tokenisation and every language
+layer and ``language ms`` is that part timed alone (a share of it, not an addition).
 
 Comparisons (latency ratios, measured side by side in this run):
 
@@ -18,7 +22,8 @@ Comparisons (latency ratios, measured side by side in this run):
    the issue's goal is a ratio ``<= 1.2`` (paper: SiamCAR 52 FPS, VLT_SCAR 43 FPS, i.e. 1.21);
 2. VLT_SCAR without / with the template cache: without it, every frame re-encodes the language and re-runs the
    template branch before tracking;
-3. VLT_TT / TransT (128/256), VLT_OST / OSTrack (128/256, ViT-B/16 CE), VLT_RPN++ / SiamRPN++ (127/255).
+3. VLT_TT / TransT (128/256), VLT_OST / OSTrack (128/256, ViT-B/16 CE), VLT_RPN++ / SiamRPN++ (127/255);
+4. PJVLT / OSTrack and COST / TransT (128/256) when both families run (PJVLT is built on OSTrack, COST on TransT).
 
 A family whose models are not registered (or fail to build) gets a "not available" row, so the script always runs.
 
@@ -31,6 +36,7 @@ Usage::
     python benchmarks/bench_tracking.py                       # paper sizes, all families, CUDA when present
     python benchmarks/bench_tracking.py --small --frames 5    # tiny widths and crops: a quick smoke run
     python benchmarks/bench_tracking.py --device cpu --threads 2 --families scar --out latency.md
+    python benchmarks/bench_tracking.py --device cpu --threads 1 --families pjvlt,satracker,cost --frames 5
 """
 from __future__ import annotations
 
@@ -40,88 +46,33 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling module, also when loaded by file path
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tracking_cases import (TOKEN_DISPLAY, TOKEN_PAPER_FPS, build_token_case, paper_configs,  # noqa: E402
+                                  resolve_genome, small_configs, token_notes)
+
 #: paper 000's tracking speeds on one RTX 2080Ti (FPS)
 PAPER_FPS: Dict[str, float] = {"siamcar": 52.0, "vlt_scar": 43.0, "transt": 32.0, "vlt_tt": 35.0,
                                "ostrack": 33.0, "vlt_ost": 31.0}
-#: family key -> (VL tracker, vision-only baseline)
-FAMILIES: Dict[str, Tuple[str, str]] = {"scar": ("vlt_scar", "siamcar"), "tt": ("vlt_tt", "transt"),
-                                        "ost": ("vlt_ost", "ostrack"), "rpn": ("vlt_rpnpp", "siamrpnpp")}
+PAPER_FPS.update({k: fps for k, (fps, _) in TOKEN_PAPER_FPS.items()})
+#: family key -> (VL tracker, vision-only baseline); the token-language trackers (PJVLT, SATracker, COST) alone
+FAMILIES: Dict[str, Tuple[str, ...]] = {"scar": ("vlt_scar", "siamcar"), "tt": ("vlt_tt", "transt"),
+                                        "ost": ("vlt_ost", "ostrack"), "rpn": ("vlt_rpnpp", "siamrpnpp"),
+                                        **{k: (k,) for k in TOKEN_DISPLAY}}
 DISPLAY: Dict[str, str] = {"vlt_scar": "VLT_SCAR", "siamcar": "SiamCAR", "vlt_tt": "VLT_TT", "transt": "TransT",
                            "vlt_ost": "VLT_OST", "ostrack": "OSTrack", "vlt_rpnpp": "VLT_RPN++",
-                           "siamrpnpp": "SiamRPN++"}
+                           "siamrpnpp": "SiamRPN++", **TOKEN_DISPLAY}
 #: issue 4: VLT_SCAR / SiamCAR per-frame latency ratio to reach
 SCAR_RATIO_GOAL = 1.2
 SENTENCE = "a red car driving along the road between other cars"
 FRAME_SHAPE = (480, 640)
 INIT_BOX = (280.0, 200.0, 80.0, 60.0)  # x, y, w, h in the synthetic frame
-
-
-# ----------------------------------------------------------------------------------------------------------------------
-# model configs
-def _paper_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
-    """Model sections at the papers' sizes (width 1.0, 768-d language, SiamCAR's ResNet-50, TransT, ViT-B/16 CE;
-    SiamRPN++: the model config's defaults are pysot's siamrpn_r50_l234_dwxcorr)."""
-    official = genome.to_official()
-    return {
-        "vlt_scar": {"name": "vlt_scar", "template_size": 127, "search_size": 255,
-                     "supernet": {"width_mult": 1.0, "language_dim": 768}, "genome": official},
-        "siamcar": {"name": "siamcar", "template_size": 127, "search_size": 255},
-        "vlt_tt": {"name": "vlt_tt", "template_size": 128, "search_size": 256,
-                   "supernet": {"width_mult": 1.0, "language_dim": 768}, "genome": official},
-        "transt": {"name": "transt", "template_size": 128, "search_size": 256},
-        "vlt_ost": {"name": "vlt_ost", "template_size": 128, "search_size": 256, "mixer": {"language_dim": 768},
-                    "genome": [[], [], list(genome.template_mixer), list(genome.search_mixer)]},
-        "ostrack": {"name": "ostrack", "template_size": 128, "search_size": 256},
-        "vlt_rpnpp": {"name": "vlt_rpnpp", "template_size": 127, "search_size": 255,
-                      "supernet": {"width_mult": 1.0, "language_dim": 768}, "genome": official},
-        "siamrpnpp": {"name": "siamrpnpp", "template_size": 127, "search_size": 255},
-    }
-
-
-def _small_configs(genome: Any) -> Dict[str, Dict[str, Any]]:
-    """Tiny widths and crops (the ``tiny`` experiment configs): a smoke run in seconds on CPU."""
-    official = genome.to_official()
-    neck_head = {"neck": {"channels": 32, "center_size": 7}, "head": {"num_convs": 2, "gn_groups": 8}}
-    fusion = {"d_model": 32, "nhead": 4, "num_fusion_layers": 1, "dim_feedforward": 64, "dropout": 0.0}
-    vit = {"patch_size": 16, "dim": 32, "depth": 6, "heads": 2, "mlp_ratio": 2.0, "drop_path": 0.0,
-           "ce_layers": [3, 5], "ce_keep_ratio": 0.7}
-    rpn = {"template_size": 63, "search_size": 127, "neck": {"channels": 32, "center_size": 7}, "head": {"scales": [4]}}
-    return {
-        "vlt_scar": {"name": "vlt_scar", "template_size": 63, "search_size": 127, **neck_head,
-                     "supernet": {"width_mult": 0.25, "language_dim": 384}, "genome": official},
-        "siamcar": {"name": "siamcar", "template_size": 63, "search_size": 127, **neck_head,
-                    "resnet": {"width_mult": 0.125}},
-        "vlt_tt": {"name": "vlt_tt", "template_size": 64, "search_size": 128, **fusion,
-                   "supernet": {"width_mult": 0.25, "language_dim": 384}, "genome": official},
-        "transt": {"name": "transt", "template_size": 64, "search_size": 128, **fusion,
-                   "resnet": {"width_mult": 0.125}},
-        "vlt_ost": {"name": "vlt_ost", "template_size": 64, "search_size": 128, "vit": vit, "head": {"channels": 16},
-                    "mixer": {"every": 3, "language_dim": 384, "roi_output": 2},
-                    "genome": [[], [], list(genome.template_mixer[:2]), list(genome.search_mixer[:2])]},
-        "ostrack": {"name": "ostrack", "template_size": 64, "search_size": 128, "vit": vit, "head": {"channels": 16}},
-        "vlt_rpnpp": {"name": "vlt_rpnpp", **rpn, "supernet": {"width_mult": 0.25, "language_dim": 384},
-                      "genome": official},
-        "siamrpnpp": {"name": "siamrpnpp", **rpn, "resnet": {"width_mult": 0.125}},
-    }
-
-
-def resolve_genome(spec: str, seed: int) -> Any:
-    """``random`` (seeded uniform genome of the ``vlt`` space), ``zeros`` (every gene 0), or an architecture file /
-    official list-of-lists JSON (see :func:`asearch.search.architecture.load_genome`)."""
-    from search_spaces import Genome, build_space
-
-    if spec == "random":
-        return build_space("vlt").random(seed)
-    if spec == "zeros":
-        return Genome.from_official([[0] * 20, [0] * 20, [0] * 4, [0] * 4])
-    from asearch.search.architecture import load_genome
-
-    return load_genome(spec)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -177,7 +128,8 @@ def language_vector(dim: int, encoder: Any, seed: int) -> Tuple[torch.Tensor, st
 # timing
 @dataclass
 class Case:
-    """One timed tracker: ``step()`` tracks one frame; ``video()`` is the per-video template branch."""
+    """One timed tracker: ``step()`` tracks one frame; ``video()`` is the per-video template branch;
+    ``language()`` the tracker's own per-video language part (token-language trackers), timed apart."""
 
     key: str
     label: str
@@ -188,6 +140,8 @@ class Case:
     vl: bool = False
     times: List[float] = field(default_factory=list)
     template_times: List[float] = field(default_factory=list)
+    language: Optional[Callable[[], Any]] = None
+    language_times: List[float] = field(default_factory=list)
 
     @property
     def frame_ms(self) -> float:
@@ -203,6 +157,11 @@ class Case:
     def template_ms(self) -> Optional[float]:
         """Median per-video template-branch cost (ms), when measured."""
         return 1000.0 * statistics.median(self.template_times) if self.template_times else None
+
+    @property
+    def language_ms(self) -> Optional[float]:
+        """Median per-video cost (ms) of the tracker's own language part, when it has one and it was timed."""
+        return 1000.0 * statistics.median(self.language_times) if self.language_times else None
 
 
 def timed(fn: Callable[[], Any], device: torch.device) -> float:
@@ -301,6 +260,14 @@ def build_case(key: str, cfg: Dict[str, Any], frame: np.ndarray, device: torch.d
     return cases
 
 
+def build_token_row(key: str, small: bool, frame: np.ndarray, device: torch.device, notes: List[str]) -> List[Case]:
+    """The case of a token-language tracker (PJVLT, SATracker, COST: :func:`bench_tracking_cases.build_token_case`),
+    its own language part timed per video; its notes are added to ``notes``."""
+    t = build_token_case(key, small, frame, INIT_BOX, SENTENCE, device)
+    notes += [n for n in [t.note, *token_notes()] if n not in notes]
+    return [Case(t.key, t.label, t.crops, t.step, t.video, t.paper_fps, True, language=t.language)]
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # report
 @dataclass
@@ -349,6 +316,10 @@ class Report:
             add("VLT_OST / OSTrack", "vlt_ost", "ostrack", PAPER_FPS["ostrack"] / PAPER_FPS["vlt_ost"])
         if "rpn" in fams:
             add("VLT_RPN++ / SiamRPN++", "vlt_rpnpp", "siamrpnpp")
+        if "pjvlt" in fams and "ost" in fams:  # the papers' FPS are of different cards: no paper ratio
+            add("PJVLT / OSTrack", "pjvlt", "ostrack")
+        if "cost" in fams and "tt" in fams:
+            add("COST / TransT", "cost", "transt")
         return rows
 
     def format(self) -> str:
@@ -366,11 +337,12 @@ class Report:
             f"after {o.warmup} warm-up, trackers interleaved frame by frame; synthetic {FRAME_SHAPE[0]}x"
             f"{FRAME_SHAPE[1]} frame",
             f"- VLT genome ({o.genome}, seed {o.seed}): {self.genome.to_official()}",
-            f"- text encoder: {self.encoder_id or 'none (language cost not timed)'}",
+            f"- text encoder of the pooled-language rows: {self.encoder_id or 'none (language cost not timed)'}",
+            "- paper FPS: paper 000's on an RTX 2080Ti, unless a note below names another card",
         ]
         lines += [f"- {n}" for n in self.notes]
         lines += ["", "| tracker | crops | frame ms (median) | p25-p75 ms | FPS | template ms/video | "
-                      "language ms/video | paper FPS (2080Ti) |",
+                      "language ms/video | paper FPS |",
                   "|---|---|---|---|---|---|---|---|"]
         lang = self.language_ms
         for fam in o.families:
@@ -378,7 +350,10 @@ class Report:
                 for case in [c for c in self.cases if c.key.split(":")[0] == key]:
                     lo, hi = case.quartiles_ms()
                     tmpl = "-" if case.template_ms is None else f"{case.template_ms:.1f}"
-                    lms = f"{lang:.1f}" if case.vl and lang is not None and case.video is not None else "-"
+                    own = case.language_ms
+                    if own is None and case.vl and case.language is None and case.video is not None:
+                        own = lang
+                    lms = "-" if own is None else f"{own:.1f}"
                     paper = "-" if case.paper_fps is None else f"{case.paper_fps:.0f}"
                     lines.append(f"| {case.label} | {case.crops} | {case.frame_ms:.1f} | {lo:.1f}-{hi:.1f} | "
                                  f"{1000.0 / case.frame_ms:.1f} | {tmpl} | {lms} | {paper} |")
@@ -388,15 +363,17 @@ class Report:
                 for u in missing:
                     paper = f"{PAPER_FPS[key]:.0f}" if key in PAPER_FPS else "-"
                     lines.append(f"| {DISPLAY[key]} | - | not available ({u.reason}) | - | - | - | - | {paper} |")
-        lines += ["", "| comparison (latency ratio) | measured | paper (2080Ti) | goal | met |",
-                  "|---|---|---|---|---|"]
-        for r in self.ratios():
+        ratios = self.ratios()
+        if ratios:  # none when only the token-language families run without their baselines
+            lines += ["", "| comparison (latency ratio) | measured | paper (2080Ti) | goal | met |",
+                      "|---|---|---|---|---|"]
+        for r in ratios:
             measured = f"{r['ratio']:.3f}" if r["ratio"] is not None else f"not available ({r['reason']})"
             paper = "-" if r["paper"] is None else f"{r['paper']:.3f}"
             goal = "-" if r["goal"] is None else f"<= {r['goal']}"
             met = "-" if r["met"] is None else ("yes" if r["met"] else "no")
             lines.append(f"| {r['name']} | {measured} | {paper} | {goal} | {met} |")
-        scar = next((r for r in self.ratios() if r["name"] == "VLT_SCAR / SiamCAR"), None)
+        scar = next((r for r in ratios if r["name"] == "VLT_SCAR / SiamCAR"), None)
         if scar is not None:
             lines.append("")
             if scar["ratio"] is None:
@@ -418,7 +395,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> Options:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--frames", type=int, default=20, help="timed frames per tracker (default 20)")
     p.add_argument("--warmup", type=int, default=3, help="untimed frames first (default 3)")
-    p.add_argument("--families", default="scar,tt,ost,rpn", help="comma list of scar, tt, ost, rpn (default all)")
+    p.add_argument("--families", default=",".join(FAMILIES),
+                   help=f"comma list of {', '.join(FAMILIES)} (default all)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--small", action="store_true", help="tiny widths and crops (a quick smoke run)")
     p.add_argument("--genome", default="random",
@@ -455,7 +433,7 @@ def run(options: Options) -> Report:
     device = resolve_device(options.device)
     seed_everything(options.seed)
     genome = resolve_genome(options.genome, options.seed)
-    configs = (_small_configs if options.small else _paper_configs)(genome)
+    configs = (small_configs if options.small else paper_configs)(genome)
     frame = np.random.default_rng(options.seed).integers(0, 256, (*FRAME_SHAPE, 3), dtype=np.uint8)
     cases: List[Case] = []
     unavailable: List[Unavailable] = []
@@ -464,6 +442,9 @@ def run(options: Options) -> Report:
     for fam in options.families:
         for key in FAMILIES[fam]:
             try:
+                if key in TOKEN_DISPLAY:
+                    cases += build_token_row(key, options.small, frame, device, notes)
+                    continue
                 cases += build_case(key, configs[key], frame, device, encoder, options.seed, notes,
                                     no_cache=(key == "vlt_scar"))
             except Exception as exc:  # noqa: BLE001 -- a family being written elsewhere: report, don't crash
@@ -474,8 +455,10 @@ def run(options: Options) -> Report:
         for case in cases:
             if case.video is not None:
                 case.template_times = time_repeated(case.video, options.videos, 1, device)
+            if case.language is not None:
+                case.language_times = time_repeated(case.language, options.videos, 1, device)
         language_times: List[float] = []
-        if encoder is not None and any(c.vl for c in cases):
+        if encoder is not None and any(c.vl and c.language is None for c in cases):
             language_times = time_repeated(lambda: encoder.encode_sentences([SENTENCE]), options.videos, 1, device)
         time_interleaved(cases, options.frames, options.warmup, device)
     return Report(options, device, torch.get_num_threads(), genome, cases, unavailable, language_times,

@@ -1,5 +1,5 @@
-"""benchmarks/bench_tracking.py: the table's rows, the ratio arithmetic and the "not available" path (no timing
-assertions)."""
+"""benchmarks/bench_tracking.py (and its cases module bench_tracking_cases.py): the table's rows, the token-language
+rows' language timing, the ratio arithmetic and the "not available" path (no timing assertions)."""
 from __future__ import annotations
 
 import importlib.util
@@ -37,7 +37,8 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
     for label, crops, paper in [("VLT_SCAR", "63/127", "43"), ("VLT_SCAR without template cache", "63/127", "-"),
                                 ("SiamCAR", "63/127", "52"), ("VLT_TT", "64/128", "35"), ("TransT", "64/128", "32"),
                                 ("VLT_OST", "64/128", "31"), ("OSTrack", "64/128", "33"),
-                                ("VLT_RPN++", "63/127", "-"), ("SiamRPN++", "63/127", "-")]:
+                                ("VLT_RPN++", "63/127", "-"), ("SiamRPN++", "63/127", "-"),
+                                ("PJVLT", "64/128", "54"), ("SATracker", "64/128", "-"), ("COST", "64/128", "36")]:
         cells = rows[label]
         assert cells[1] == crops and cells[-1] == paper, cells
         ms, fps = float(cells[2]), float(cells[4])  # ms printed with 1 decimal (+-0.05), FPS with 1 (+-0.05)
@@ -46,6 +47,12 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
     assert rows["VLT_SCAR"][5] != "-" and rows["VLT_SCAR"][6] != "-" and rows["SiamCAR"][6] == "-"
     assert rows["VLT_RPN++"][5] != "-" and rows["VLT_RPN++"][6] != "-" and rows["SiamRPN++"][6] == "-"
     assert rows["VLT_SCAR without template cache"][5] == "-"
+    # token-language rows (tiny.yaml models): their own language part timed per video, inside the template figure
+    for label in ("PJVLT", "SATracker", "COST"):
+        assert float(rows[label][5]) > 0 and float(rows[label][6]) > 0, rows[label]
+    assert float(rows["PJVLT / OSTrack"][1]) > 0 and float(rows["COST / TransT"][1]) > 0
+    assert rows["PJVLT / OSTrack"][2] == "-" and rows["COST / TransT"][2] == "-"
+    assert "PJVLT (tiny.yaml): language model" in text and "INCLUDING tokenisation" in text
     # ratios: paper latency ratios are FPS_baseline / FPS_VL
     assert rows["VLT_SCAR / SiamCAR"][2] == "1.209" and rows["VLT_SCAR / SiamCAR"][3] == "<= 1.2"
     assert rows["VLT_SCAR / SiamCAR"][4] in ("yes", "no")
@@ -79,6 +86,43 @@ def test_unregistered_family_is_reported_not_fatal(bench, capsys, monkeypatch):
     assert rows["OSTrack"][2].startswith("not available (ConfigError")
     assert rows["VLT_OST / OSTrack"][1].startswith("not available") and "VLT_SCAR / SiamCAR" not in rows
     assert rows["VLT_RPN++"][2].startswith("not available (ConfigError") and rows["VLT_RPN++"][-1] == "-"
+
+
+def test_token_case_runs_the_language_once_per_video(bench):
+    """A token-language tracker at tiny size: the frame step uses the cached words (no language layer per frame),
+    the per-video step and the language part alone run the model's language layers."""
+    import numpy as np
+
+    frame = np.random.default_rng(0).integers(0, 256, (*bench.FRAME_SHAPE, 3), dtype=np.uint8)
+    calls, notes = [], []
+    (case,) = bench.build_token_row("pjvlt", True, frame, torch.device("cpu"), notes)
+    from asearch.language import TokenTextEncoder
+
+    real = TokenTextEncoder.layer
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TokenTextEncoder, "layer", counting)
+        box = case.step()["box"]
+        assert len(box) == 4 and not calls
+        case.video()
+        assert len(calls) == 2  # tiny.yaml: 2 joint layers, so 2 language layers
+        case.language()
+        assert len(calls) == 4
+    assert case.vl and case.crops == "64/128" and any("PJVLT (tiny.yaml)" in n for n in notes)
+
+
+def test_token_family_alone_prints_its_row_and_no_ratio_table(bench, capsys):
+    assert bench.main(["--small", "--frames", "1", "--warmup", "0", "--device", "cpu", "--families", "satracker",
+                       "--text-encoder", "none", "--videos", "1"]) == 0
+    text = capsys.readouterr().out
+    rows = _rows(text)
+    assert rows["SATracker"][1] == "64/128"
+    assert float(rows["SATracker"][2]) > 0 and float(rows["SATracker"][6]) > 0
+    assert "comparison (latency ratio)" not in text and "PJVLT" not in rows
 
 
 def test_ratio_goal_arithmetic(bench):
