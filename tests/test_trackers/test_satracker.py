@@ -199,6 +199,38 @@ def test_paper_size_shapes_parameter_count_and_flops_on_meta():
     assert abs(macs / 1e9 - 23.6) < 0.05
 
 
+def test_paper_size_mac_breakdown_sums_to_the_total_on_meta():
+    """The README's component table (``python -m trackers.models.satracker_flops``): every operator is charged to
+    a component, the components sum to :class:`FlopCounterMode`'s total, and the large parts are what the table
+    says (G multiply-accumulates)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import BertConfig
+
+    from trackers.flops import UNATTRIBUTED
+    from trackers.models.satracker import build_satracker_model
+    from trackers.models.satracker_flops import ATTENTION_PRODUCTS, mac_breakdown
+
+    with torch.device("meta"):
+        model = build_satracker_model(_model_cfg(PAPER, 768, "bert-base-uncased"), pretrained=False,
+                                      text_config=BertConfig()).eval()
+        lang = {"ids": torch.zeros(1, 30, dtype=torch.long), "mask": torch.ones(1, 30, dtype=torch.bool),
+                "has_text": torch.ones(1, dtype=torch.bool)}
+        with FlopCounterMode(display=False) as flops:
+            model.track(torch.empty(1, 3, 320, 320), model.template(torch.empty(1, 3, 128, 128), lang))
+    rows = mac_breakdown(model)
+    assert all(comp != UNATTRIBUTED for _, comp, _, _ in rows)
+    assert sum(n for *_, n in rows) == flops.get_total_flops() / 2
+    part = lambda side, prefix, products=None: sum(  # noqa: E731
+        n for s, c, op, n in rows if s == side and c.startswith(prefix)
+        and (products is None or (op in ATTENTION_PRODUCTS) == products)) / 1e9
+    assert abs(part("template", "BERT") - 2.565) < 0.001                # 12 layers x 30 tokens
+    assert abs(part("search", "CvT stage 3: TEM") - 10.512) < 0.001
+    assert abs(part("search", "CvT stage 1: TEM", products=True) - 1.520) < 0.001   # 6400 queries x 1856 keys
+    assert abs(part("search", "SAM") - 1.298) < 0.001
+    assert abs(part("search", "corner head") - 1.017) < 0.001
+    assert abs(part("template", "") - 4.830) < 0.001 and abs(part("search", "") - 18.766) < 0.001
+
+
 def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     from asearch.commands.track import load_track_config
     from asearch.config import from_dict
