@@ -17,7 +17,7 @@ from asearch.config import to_dict
 from asearch.errors import ArchitectureError, CheckpointError, ConfigError
 
 __all__ = ["INHERIT_MODES", "search_space_of", "space_from_checkpoint", "resolve_genome", "load_inherited_weights",
-           "save_inherited_weights"]
+           "load_initial_checkpoint", "save_inherited_weights"]
 
 log = logging.getLogger("asearch.training")
 
@@ -147,6 +147,26 @@ def load_inherited_weights(model: nn.Module, path: Union[str, Path], model_name:
                   sum(1 for k in tracker_state if k.split(".")[0] == part))
     out["tracker_tensors"] = len(tracker_state)
     return out
+
+
+def load_initial_checkpoint(model: nn.Module, path: Union[str, Path], model_name: Optional[str] = None
+                            ) -> Dict[str, Any]:
+    """Copy the model weights of a training checkpoint (an earlier run's ``checkpoints/latest.pt``) into ``model``,
+    every tensor (``asearch retrain --init``, a later training stage). The checkpoint's model family
+    (``build_info.model.name``) must be ``model_name`` when both are known; a missing, unexpected or misshaped key
+    raises :class:`CheckpointError` naming it. Returns ``{"path", "tensors", "step"}``."""
+    from asearch.training.trainer import load_checkpoint, load_model_state
+    from trackers.init_report import note_init
+
+    ckpt = load_checkpoint(path)
+    info = ckpt.get("build_info")
+    family = info.get("model", {}).get("name") if isinstance(info, dict) else None
+    if model_name is not None and family is not None and family != model_name:
+        raise CheckpointError(f"--init {path}: the checkpoint holds a {family} model (field build_info.model.name), "
+                              f"not {model_name}")
+    load_model_state(model, ckpt["model"], source=f"--init {path}")
+    note_init(model, "training checkpoint (--init)", path, len(ckpt["model"]))
+    return {"path": str(path), "tensors": len(ckpt["model"]), "step": int(ckpt["step"])}
 
 
 def _adopt_input_format(model: Dict[str, Any], input_format: str, weights: Union[str, Path]) -> None:

@@ -12,7 +12,9 @@ One function serves both commands (paper 000 Alg. 1 and Alg. 2 differ only in wh
 * ``retrain`` (Alg. 2): the model is the fixed subnet of ``model.genome`` (filled from ``--arch``), optionally
   starting from the weights inherited from the supernet (``--weights``, a file of ``asearch export --weights``:
   the subnet and, with ``retrain.inherit: all``, the neck and head pretrained with it), or a vision-only baseline
-  (no architecture at all).
+  (no architecture at all). ``--init`` (``retrain.init``) starts every model tensor from an earlier run's
+  training checkpoint instead (a second training stage, e.g. SATracker's fine-tuning after its STARK stage); the
+  steps, optimiser and schedule start fresh, unlike ``--resume``.
 
 An experiment YAML (strict: every unknown key is an error naming the file and the key; ``_base_`` files merge)::
 
@@ -32,7 +34,8 @@ An experiment YAML (strict: every unknown key is an error naming the file and th
                                        # its tracker crops (context: SiamCAR family only, = tracker.context_amount)
     train: {...}                       # asearch.training.TrainConfig
     pretrain: {sampling: uniform}      # uniform (SPOS: one path per step) | fair (FairNAS: every choice per step)
-    retrain: {arch: null, weights: null, inherit: all}   # inherit: all (subnet + neck/head) | backbone
+    retrain: {arch: null, weights: null, inherit: all, init: null}   # inherit: all (subnet + neck/head) |
+                                       # backbone; init: a training checkpoint whose model starts this run
     out_dir: null                      # null: runs/<model.name>/<config file stem>
     seed: null                         # null: train.seed
 
@@ -53,8 +56,8 @@ from torch import nn
 from asearch.config import apply_overrides, from_dict, load_yaml, to_dict
 from asearch.errors import ArchitectureError, ConfigError
 from asearch.training.inheritance import (INHERIT_MODES, _adopt_input_format, _check_inherit, load_inherited_weights,
-                                         resolve_genome, save_inherited_weights, search_space_of,
-                                         space_from_checkpoint)
+                                         load_initial_checkpoint, resolve_genome, save_inherited_weights,
+                                         search_space_of, space_from_checkpoint)
 from asearch.training.trainer import TrainConfig
 from search_spaces.paths import PathSampler
 from trackers.registry import LanguageConfig
@@ -63,7 +66,8 @@ __all__ = [
     "DatasetSpec", "DataConfig", "RetrainInit", "ExperimentConfig", "Experiment", "MODES",
     "load_experiment", "validate_experiment", "mix_ratios", "build_pair_dataset", "epoch_loader_factory",
     "search_space_of", "resolve_genome", "default_out_dir", "run_pretrain", "run_retrain", "load_inherited_weights",
-    "save_inherited_weights", "space_from_checkpoint", "build_experiment", "train_experiment", "INHERIT_MODES",
+    "load_initial_checkpoint", "save_inherited_weights", "space_from_checkpoint", "build_experiment",
+    "train_experiment", "INHERIT_MODES",
 ]
 
 log = logging.getLogger("asearch.training")
@@ -126,11 +130,16 @@ class RetrainInit:
     them and the tracker family matches, the neck and head pretrained with the supernet) or ``backbone`` (the subnet
     only; neck and head start fresh). Paper 000 Alg. 2 only says "initialize"; the default ``all`` continues from
     the whole pretrained tracker on the chosen path, which is what the search scored.
+
+    ``init`` (``--init``): a training checkpoint of an earlier run of the same model (``checkpoints/latest.pt``)
+    whose model weights start this one, all of them (a later training stage); step, optimiser and schedule start
+    fresh. It replaces every pretrained-weight key and cannot be combined with ``weights``.
     """
 
     arch: Optional[str] = None
     weights: Optional[str] = None
     inherit: str = "all"
+    init: Optional[str] = None
 
     def __post_init__(self) -> None:
         _check_inherit(self.inherit)
@@ -371,7 +380,8 @@ def default_out_dir(cfg: ExperimentConfig, mode: str, config_path: Optional[Unio
 def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Union[str, Path]] = None,
                      resume: Union[bool, str, Path] = False, progress: bool = True, arch: Any = None,
                      weights: Optional[Union[str, Path]] = None, source: str = "<config>",
-                     config_path: Optional[Union[str, Path]] = None) -> Experiment:
+                     config_path: Optional[Union[str, Path]] = None,
+                     init: Optional[Union[str, Path]] = None) -> Experiment:
     """Build model, language featurizer, actor (with the SPOS path sampler for ``pretrain``), pair data,
     optimizer, schedule and :class:`~asearch.training.Trainer` from an :class:`ExperimentConfig`.
 
@@ -384,6 +394,7 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
         arch: retrain: the architecture (file path, Genome or official list; default ``cfg.retrain.arch``).
         weights: retrain: inherited subnet weights (default ``cfg.retrain.weights``).
         source: name of the config in error messages; config_path: its file (for the default ``out_dir``).
+        init: retrain: a training checkpoint whose model weights start the run (default ``cfg.retrain.init``).
     """
     from asearch.runtime import seed_everything
     from asearch.training.distributed import init_distributed
@@ -410,6 +421,10 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
     if mode == "retrain":
         arch = arch if arch is not None else cfg.retrain.arch
         weights = weights if weights is not None else cfg.retrain.weights
+        init = init if init is not None else cfg.retrain.init
+        if init is not None and weights is not None:
+            raise ConfigError(f"{source}: give either --weights (inherited subnet weights) or --init (a training "
+                              "checkpoint whose whole model starts the run), not both")
         genome = resolve_genome(arch)
         if weights is not None:
             from supernets.subnet import load_subnet
@@ -429,9 +444,11 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
             cfg.model["genome"] = genome.to_official()
             cfg.retrain.arch = None if arch is None or not isinstance(arch, (str, Path)) else str(arch)
         cfg.retrain.weights = None if weights is None else str(weights)
-    elif cfg.retrain.arch or cfg.retrain.weights or arch is not None or weights is not None:
-        raise ConfigError(f"{source}: 'retrain.arch' / 'retrain.weights' are for asearch retrain; pretraining "
-                          "trains the whole supernet")
+        cfg.retrain.init = None if init is None else str(init)
+    elif (cfg.retrain.arch or cfg.retrain.weights or cfg.retrain.init or arch is not None or weights is not None
+          or init is not None):
+        raise ConfigError(f"{source}: 'retrain.arch' / 'retrain.weights' are for asearch retrain (so is "
+                          "'retrain.init' / --init); pretraining trains the whole supernet")
 
     dist_info = init_distributed(cfg.train.device)
     device = dist_info.device
@@ -467,10 +484,14 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
             info["inherited"] = load_inherited_weights(model, cfg.retrain.weights, model_cfg.name,
                                                        cfg.retrain.inherit)
         init_notes.extend(more)
+    if mode == "retrain" and cfg.retrain.init:
+        with collect_init() as more:
+            info["init_checkpoint"] = load_initial_checkpoint(model, cfg.retrain.init, model_cfg.name)
+        init_notes[:] = more  # every tensor comes from the checkpoint: earlier loads are overwritten
     info["init"] = init_lines(model, init_notes)
     if dist_info.rank == 0:
-        for text in null_pretrained_warnings(model_cfg, get_entry(model_cfg.name).pretrained,
-                                             inherited=bool(cfg.retrain.weights), source=source):
+        keys = () if cfg.retrain.init else get_entry(model_cfg.name).pretrained
+        for text in null_pretrained_warnings(model_cfg, keys, inherited=bool(cfg.retrain.weights), source=source):
             log.warning(text)
         log.info("%s %s: initialisation (before any --resume):\n  %s", mode, model_cfg.name, "\n  ".join(info["init"]))
 
@@ -504,18 +525,19 @@ def build_experiment(cfg: ExperimentConfig, mode: str, *, out_dir: Optional[Unio
 def train_experiment(cfg_or_path: ConfigLike, mode: str, *, out_dir: Optional[Union[str, Path]] = None,
                      overrides: Sequence[str] = (), resume: Union[bool, str, Path] = False, progress: bool = True,
                      arch: Any = None, weights: Optional[Union[str, Path]] = None,
-                     stop_after: Optional[int] = None) -> Dict[str, Any]:
+                     stop_after: Optional[int] = None, init: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """Load, build (:func:`build_experiment`) and train an experiment; the function behind both commands.
 
     Returns ``{"checkpoint": path of the last checkpoint, "steps", "final_loss" (mean loss of the last logged
     interval), "out_dir", "stopped" (paused by ``stop_after``), "stats", "mode"}``, plus ``"inherited"`` (what
-    :func:`load_inherited_weights` loaded) when retraining started from ``--weights``.
+    :func:`load_inherited_weights` loaded) when retraining started from ``--weights``, and ``"init_checkpoint"``
+    (what :func:`load_initial_checkpoint` loaded) when it started from ``--init``.
     """
     cfg = load_experiment(cfg_or_path, overrides)
     path = None if isinstance(cfg_or_path, (ExperimentConfig, Mapping)) else Path(cfg_or_path)
     exp = build_experiment(cfg, mode, out_dir=out_dir, resume=resume, progress=progress, arch=arch,
                            weights=weights, source=str(path) if path is not None else "<config>",
-                           config_path=path)
+                           config_path=path, init=init)
     if exp.info.get("inherited"):
         got = exp.info["inherited"]
         log.info("inherited %d subnet tensors%s from %s", got["tensors"],
@@ -524,6 +546,10 @@ def train_experiment(cfg_or_path: ConfigLike, mode: str, *, out_dir: Optional[Un
         result = exp.train(stop_after=stop_after)
         if exp.info.get("inherited"):
             result["inherited"] = dict(exp.info["inherited"])
+        if exp.info.get("init_checkpoint"):
+            result["init_checkpoint"] = dict(exp.info["init_checkpoint"])
+            log.info("started from the %d model tensors of %s (its step %d)", result["init_checkpoint"]["tensors"],
+                     result["init_checkpoint"]["path"], result["init_checkpoint"]["step"])
         return result
     finally:
         from asearch.training.distributed import cleanup_distributed
@@ -547,11 +573,12 @@ def run_pretrain(cfg_or_path: ConfigLike, out_dir: Optional[Union[str, Path]] = 
 
 def run_retrain(cfg_or_path: ConfigLike, arch: Any = None, weights: Optional[Union[str, Path]] = None,
                 out_dir: Optional[Union[str, Path]] = None, overrides: Sequence[str] = (),
-                resume: Union[bool, str, Path] = False, progress: bool = True, stop_after: Optional[int] = None
-                ) -> Dict[str, Any]:
+                resume: Union[bool, str, Path] = False, progress: bool = True, stop_after: Optional[int] = None,
+                init: Optional[Union[str, Path]] = None) -> Dict[str, Any]:
     """Retraining of a searched subnet in its tracker, or of a vision-only baseline (``asearch retrain``, paper
     000 Alg. 2): see :func:`train_experiment`. ``arch``: architecture JSON path (``asearch export``), official
     list-of-lists or Genome (default ``retrain.arch``; none for siamcar/transt/ostrack); ``weights``: inherited
-    subnet weights (``asearch export --weights``; default ``retrain.weights``)."""
+    subnet weights (``asearch export --weights``; default ``retrain.weights``); ``init``: a training checkpoint
+    whose model weights start the run (a later stage; default ``retrain.init``)."""
     return train_experiment(cfg_or_path, "retrain", out_dir=out_dir, overrides=overrides, resume=resume,
-                            progress=progress, arch=arch, weights=weights, stop_after=stop_after)
+                            progress=progress, arch=arch, weights=weights, stop_after=stop_after, init=init)

@@ -199,6 +199,38 @@ def test_paper_size_shapes_parameter_count_and_flops_on_meta():
     assert abs(macs / 1e9 - 23.6) < 0.05
 
 
+def test_paper_size_mac_breakdown_sums_to_the_total_on_meta():
+    """The README's component table (``python -m trackers.models.satracker_flops``): every operator is charged to
+    a component, the components sum to :class:`FlopCounterMode`'s total, and the large parts are what the table
+    says (G multiply-accumulates)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import BertConfig
+
+    from trackers.flops import UNATTRIBUTED
+    from trackers.models.satracker import build_satracker_model
+    from trackers.models.satracker_flops import ATTENTION_PRODUCTS, mac_breakdown
+
+    with torch.device("meta"):
+        model = build_satracker_model(_model_cfg(PAPER, 768, "bert-base-uncased"), pretrained=False,
+                                      text_config=BertConfig()).eval()
+        lang = {"ids": torch.zeros(1, 30, dtype=torch.long), "mask": torch.ones(1, 30, dtype=torch.bool),
+                "has_text": torch.ones(1, dtype=torch.bool)}
+        with FlopCounterMode(display=False) as flops:
+            model.track(torch.empty(1, 3, 320, 320), model.template(torch.empty(1, 3, 128, 128), lang))
+    rows = mac_breakdown(model)
+    assert all(comp != UNATTRIBUTED for _, comp, _, _ in rows)
+    assert sum(n for *_, n in rows) == flops.get_total_flops() / 2
+    part = lambda side, prefix, products=None: sum(  # noqa: E731
+        n for s, c, op, n in rows if s == side and c.startswith(prefix)
+        and (products is None or (op in ATTENTION_PRODUCTS) == products)) / 1e9
+    assert abs(part("template", "BERT") - 2.565) < 0.001                # 12 layers x 30 tokens
+    assert abs(part("search", "CvT stage 3: TEM") - 10.512) < 0.001
+    assert abs(part("search", "CvT stage 1: TEM", products=True) - 1.520) < 0.001   # 6400 queries x 1856 keys
+    assert abs(part("search", "SAM") - 1.298) < 0.001
+    assert abs(part("search", "corner head") - 1.017) < 0.001
+    assert abs(part("template", "") - 4.830) < 0.001 and abs(part("search", "") - 18.766) < 0.001
+
+
 def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     from asearch.commands.track import load_track_config
     from asearch.config import from_dict
@@ -367,3 +399,43 @@ def test_tiny_recipe_retrains_tracks_and_evaluates_through_the_cli(tiny_cli_run)
     assert ckpt["build_info"]["model"]["text"] == {"encoder": "default", "width": 384, "trainable": True,
                                                    "max_length": 16, "stages": [1, 1, 1]}
     assert "loss_dm" in (run / "train_log.csv").read_text().splitlines()[0]
+
+
+def test_second_stage_starts_from_the_first_stages_checkpoint(tmp_path):
+    """paper_stark.yaml then paper.yaml: ``asearch retrain --init <stage 1>/checkpoints/latest.pt`` starts stage 2
+    from every model tensor of stage 1 (tiny config, 2 steps each); its steps count from 0 again."""
+    from asearch.cli import main
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.errors import CheckpointError, ConfigError
+    from asearch.training.recipes import build_experiment, load_experiment
+    from asearch.training.trainer import load_checkpoint
+
+    torch.set_num_threads(1)
+    root = generate_benchmark(tmp_path / "synth", videos=4, frames=6, size=96, seed=0, distractors=0)
+    sets = [f"data.datasets.0.root={root}", "train.steps=2", "train.batch_size=2", "train.log_every=1",
+            "train.checkpoint_every=0", "train.device=cpu", "train.lr=0.01"]
+    flags = [a for kv in sets for a in ("--set", kv)]
+    assert main(["retrain", "--config", str(TINY), "--out", str(tmp_path / "s1"), "--no-progress", *flags]) == 0
+    first = tmp_path / "s1" / "checkpoints" / "latest.pt"
+    trained = load_checkpoint(first)["model"]
+
+    cfg = load_experiment(TINY, sets)
+    fresh = build_experiment(cfg, "retrain", out_dir=tmp_path / "fresh", progress=False).model.state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in trained.items())       # stage 1 changed the weights
+    exp = build_experiment(cfg, "retrain", out_dir=tmp_path / "s2a", progress=False, init=first)
+    assert all(torch.equal(exp.model.state_dict()[k], v) for k, v in trained.items())
+    assert exp.info["init_checkpoint"] == {"path": str(first), "tensors": len(trained), "step": 2}
+    assert all("training checkpoint (--init)" in line for line in exp.info["init"])
+
+    assert main(["retrain", "--config", str(TINY), "--out", str(tmp_path / "s2"), "--no-progress",
+                 "--init", str(first), *flags]) == 0
+    second = load_checkpoint(tmp_path / "s2" / "checkpoints" / "latest.pt")
+    assert second["step"] == 2 and second["config"]["retrain"]["init"] == str(first)
+
+    with pytest.raises(ConfigError, match="not both"):
+        build_experiment(cfg, "retrain", out_dir=tmp_path / "x", init=first, weights=first)
+    with pytest.raises(ConfigError, match="are for asearch retrain"):
+        build_experiment(cfg, "pretrain", out_dir=tmp_path / "x", init=first)
+    other = load_experiment(TINY, sets + ["model.head.channels=16"])
+    with pytest.raises(CheckpointError, match="--init"):
+        build_experiment(other, "retrain", out_dir=tmp_path / "y", init=first)
