@@ -225,7 +225,10 @@ class ModelEntry:
     model section holding the language width (``supernet.language_dim``; ``None``: a vision-only family), filled
     from the text encoder by :func:`trackers.language_width.resolve_language_dim`, as is ``language_encoder_key``
     (the key holding ``language.encoder``, for a model with its own language model). ``pretrained``: the family's
-    pretrained-weight keys and the files its paper starts from (``init_report.null_pretrained_warnings``)."""
+    pretrained-weight keys and the files its paper starts from (``init_report.null_pretrained_warnings``).
+    ``build_dataset(sources, ratios, sampler_options, model_cfg, language_cfg, seed, length)``: a family that does
+    not train on template/search pairs (the grounding model: whole frames) builds its own training items; ``None``:
+    the pair sampler (:func:`asearch.training.recipes.build_pair_dataset`)."""
 
     config_cls: type
     loss_config_cls: type
@@ -236,6 +239,7 @@ class ModelEntry:
     language_dim_key: Optional[str] = None
     pretrained: Tuple[PretrainedKey, ...] = ()
     language_encoder_key: Optional[str] = None
+    build_dataset: Optional[Callable[..., Any]] = None
 
 
 class Lazy:
@@ -267,6 +271,7 @@ ENTRIES: Dict[str, str] = {
     "pjvlt": "trackers.models.pjvlt:PJVLT_ENTRY",
     "cost": "trackers.models.cost:COST_ENTRY",
     "satracker": "trackers.models.satracker:SATRACKER_ENTRY",
+    "grounding": "trackers.models.grounding:GROUNDING_ENTRY",
 }
 _LOADED: Dict[str, ModelEntry] = {}
 

@@ -1,7 +1,8 @@
 """The generic runner: any tracker of the toolkit over every sequence of a dataset, results in the standard format.
 
-Frame 0 initialises the tracker with the ground-truth box (and the video's language); every later frame is
-tracked. Each finished sequence is written at once with :func:`asearch.evaluation.write_results`
+Frame 0 initialises the tracker with the ground-truth box (and the video's language), or, given ``init_box`` (the
+NL setting: :class:`trackers.grounding.GroundingPredictor`), with the box it predicts, which is then the results
+file's first row; every later frame is tracked. Each finished sequence is written at once with :func:`asearch.evaluation.write_results`
 (``<name>.txt`` + ``<name>_time.json``, atomically), so a killed run resumes where it stopped: a sequence whose
 results file already holds the expected number of rows is skipped.
 
@@ -37,10 +38,12 @@ def _init_box(seq: Any) -> np.ndarray:
     return box
 
 
-def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None) -> Dict[str, Any]:
-    """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...]}``."""
+def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None,
+                   init_box: Optional[Callable[[Any], np.ndarray]] = None) -> Dict[str, Any]:
+    """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...]}``;
+    ``init_box(seq)``: the first box (default: the ground truth)."""
     n = _n_frames(seq, max_frames)
-    box = _init_box(seq)
+    box = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
     boxes, times, scores = [box], [], [1.0]
     t0 = time.perf_counter()
     tracker.initialize(seq.frame(0), box, seq)
@@ -57,7 +60,8 @@ def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None) -> 
 
 def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_dir: Union[str, Path],
                 batch_size: int = 1, max_frames: Optional[int] = None, limit_videos: Optional[int] = None,
-                overwrite: bool = False, progress: bool = True) -> Dict[str, Any]:
+                overwrite: bool = False, progress: bool = True,
+                init_box: Optional[Callable[[Any], np.ndarray]] = None) -> Dict[str, Any]:
     """Run a tracker over ``dataset`` (``Sequence`` records) and write ``<out_dir>/<name>.txt`` per sequence.
 
     Args:
@@ -69,6 +73,8 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         limit_videos: only the first ``limit_videos`` sequences.
         overwrite: re-track sequences that already have complete results.
         progress: show a tqdm bar (frames).
+        init_box: ``seq -> x, y, w, h``, the box the tracker starts from and the first row written (default: the
+            first-frame ground truth; the NL setting: a grounding model's prediction).
 
     Returns:
         ``{'done': [names tracked now], 'skipped': [names already done], 'fps': {name: fps}}``.
@@ -107,7 +113,7 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
 
     if batch_size <= 1:
         for seq in todo:
-            res = track_sequence(tracker, seq, max_frames)
+            res = track_sequence(tracker, seq, max_frames, init_box)
             bar.update(len(res["boxes"]))
             finish(seq, list(res["boxes"]), res["times"])
         bar.close()
@@ -119,7 +125,8 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         new = []
         while queue and len(slots) + len(new) < batch_size:
             seq = queue.pop(0)
-            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [_init_box(seq)], "times": []})
+            first = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
+            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [first], "times": []})
         if new:
             t0 = time.perf_counter()
             tracker.add_videos([s["seq"].frame(0) for s in new], [s["boxes"][0] for s in new],

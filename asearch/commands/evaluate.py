@@ -7,7 +7,7 @@ from typing import Dict, List, Tuple
 from asearch.errors import ConfigError
 from asearch.evaluation.attributes import DERIVED_ATTRIBUTES
 from asearch.evaluation.extra_metrics import EXTRA_METRICS
-from asearch.evaluation.metrics import PROTOCOLS
+from asearch.evaluation.metrics import FIRST_FRAME, PROTOCOLS
 
 
 def add_dataset_args(p: argparse.ArgumentParser) -> None:
@@ -34,6 +34,10 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
                    "per-attribute table: small_object (average relative size < 1 %% and absolute size < 22 px), "
                    "relative_speed (flag high_relative_speed: average relative speed, Eq. 1, above "
                    "--speed-threshold)")
+    p.add_argument("--first-frame", choices=FIRST_FRAME, default="gt", dest="first_frame",
+                   help="how frame 0 is scored: gt (default: set to the ground truth, or excluded by got10k) or "
+                   "predicted (the NL setting, asearch track --init language: the tracker's first box counts as "
+                   "any frame)")
     p.add_argument("--fps", type=float, default=30.0,
                    help="frame rate giving the timestamps of the relative speed (default 30)")
     p.add_argument("--speed-threshold", type=float, default=None,
@@ -70,7 +74,7 @@ def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object]
     sequences = load_sequences(args.dataset, root=args.root, split=args.split, **_options(args.options))
     add_derived_attributes(sequences, args.derived_attributes, fps=args.fps, speed_threshold=args.speed_threshold)
     table, results = evaluate_trackers(args.results, sequences, protocol=protocol, names=args.names,
-                                       metrics=args.metrics)
+                                       metrics=args.metrics, first_frame=getattr(args, "first_frame", "gt"))
     return table, results, sequences, protocol
 
 
@@ -87,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(attrs))
     out = args.out or f"evaluation_{args.dataset}"
     paths = write_evaluation(out, table, results, sequences,
-                             meta={"dataset": args.dataset, "split": args.split, "protocol": protocol})
+                             meta={"dataset": args.dataset, "split": args.split, "protocol": protocol,
+                                   "first_frame": getattr(args, "first_frame", "gt")})
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -7,6 +7,14 @@ to null) are the checkpoint's (:func:`trackers.registry.resolve_language`), so a
 trained with; an encoder whose width does not fit the checkpoint is an error that names both. Sections that
 belong to other commands (``train``, ``data``, ...) may sit in the same file and are ignored here; a ``model``
 section is ignored too (the checkpoint's model config wins).
+
+Initialisation (``--init``): ``box`` (default) starts every video from its first-frame ground truth; ``language``
+(the NL setting of paper 004) starts it from the box a grounding model (``--grounding CKPT``, trained with
+``asearch retrain --config experiments/grounding/tiny.yaml`` / ``paper.yaml``) predicts from the whole first frame
+and the video's sentence (:mod:`trackers.grounding`); that box is the results file's first row, and ``asearch
+evaluate --first-frame predicted`` scores it. Videos without a sentence follow ``language.missing`` of this
+command's ``language`` section (else of the grounding checkpoint), with a warning per video; the ground truth is
+never read.
 """
 from __future__ import annotations
 
@@ -87,6 +95,11 @@ def add_parser(sub) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="track only the first M frames of each sequence")
     p.add_argument("--overwrite", action="store_true", help="re-track sequences that already have results")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--init", choices=("box", "language"), default="box",
+                   help="first-frame box: box (default) = the ground truth; language = the NL setting, predicted "
+                        "by the --grounding model from the first frame and the sentence")
+    p.add_argument("--grounding", default=None, metavar="CKPT",
+                   help="grounding checkpoint (model.name: grounding) for --init language")
     p.set_defaults(func=run)
 
 
@@ -101,6 +114,19 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_track_config(args.config, args.overrides)
     device = resolve_device(cfg.device)
+    init = getattr(args, "init", "box")
+    grounding = getattr(args, "grounding", None)
+    if init == "language" and not grounding:
+        raise ConfigError("--init language needs --grounding CKPT (a grounding model of asearch retrain)")
+    if init == "box" and grounding:
+        raise ConfigError("--grounding is for --init language (the NL setting); --init box starts from the ground "
+                          "truth")
+    init_box = None
+    if init == "language":
+        from trackers.grounding import load_grounding
+
+        missing = (cfg.language or {}).get("missing")
+        init_box = load_grounding(grounding, {"missing": missing} if missing else None, device)
     genome = genome_from_args(args)
     ckpt = load_torch(args.checkpoint, map_location="cpu")
     # a family with its own language model (PJVLT) reads that model's config and tokenizer from language.encoder
@@ -120,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
 
     factory()  # fail on a bad config/genome before any video is read
     summary = run_dataset(factory, dataset, args.out, batch_size=args.batch, max_frames=args.max_frames,
-                          limit_videos=args.limit_videos, overwrite=args.overwrite, progress=not args.no_progress)
+                          limit_videos=args.limit_videos, overwrite=args.overwrite, progress=not args.no_progress,
+                          init_box=init_box)
     fps = [v for v in summary["fps"].values() if v]
     print(f"asearch track: {len(summary['done'])} sequences tracked, {len(summary['skipped'])} already done; "
           f"results in {args.out}" + (f"; mean {sum(fps) / len(fps):.1f} FPS" if fps else ""))

@@ -72,7 +72,8 @@ def complete_iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def complete_success(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray],
                      visible: Optional[Seq[np.ndarray]] = None, protocol: str = "lasot",
-                     image_sizes: Optional[Seq[Tuple[float, float]]] = None) -> Dict[str, object]:
+                     image_sizes: Optional[Seq[Tuple[float, float]]] = None, first_frame: str = "gt"
+                     ) -> Dict[str, object]:
     """cAUC: the success score of :func:`~asearch.evaluation.metrics.ope` with :func:`complete_iou` as overlap.
 
     Returns ``{"cauc": float, "curve": mean complete success curve, "per_sequence": per-sequence scores}``
@@ -89,7 +90,8 @@ def complete_success(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray
     pooled: List[np.ndarray] = []
     for i, (pred, gt, v) in enumerate(zip(preds, gts, vis)):
         size = None if image_sizes is None else tuple(image_sizes[i])
-        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, v, size, overlap=complete_iou)
+        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, v, size, overlap=complete_iou,
+                                               first_frame=first_frame)
         succ = threshold_curves(ious, errs, nerrs, thr, ge, n)[0]
         curves.append(succ)
         pooled.append(ious)
@@ -137,15 +139,18 @@ def mean_accuracy(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray],
 
 def extra_scores(metrics: Seq[str], predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray],
                  visible: Optional[Seq[np.ndarray]] = None, protocol: str = "lasot",
-                 image_sizes: Optional[Seq[Tuple[float, float]]] = None) -> Dict[str, Dict[str, object]]:
-    """Each requested metric (``cauc``, ``macc``) -> its result dict; an unknown name is a ConfigError."""
+                 image_sizes: Optional[Seq[Tuple[float, float]]] = None, first_frame: str = "gt"
+                 ) -> Dict[str, Dict[str, object]]:
+    """Each requested metric (``cauc``, ``macc``) -> its result dict; an unknown name is a ConfigError.
+    ``first_frame``: how cAUC scores frame 0 (:data:`~asearch.evaluation.metrics.FIRST_FRAME`); mACC counts every
+    frame as given already."""
     unknown = [m for m in metrics if m not in EXTRA_METRICS]
     if unknown:
         raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(EXTRA_METRICS)}")
     out: Dict[str, Dict[str, object]] = {}
     for m in metrics:
         if m == "cauc":
-            out[m] = complete_success(predictions, ground_truths, visible, protocol, image_sizes)
+            out[m] = complete_success(predictions, ground_truths, visible, protocol, image_sizes, first_frame)
         else:
             out[m] = mean_accuracy(predictions, ground_truths, visible)
     return out

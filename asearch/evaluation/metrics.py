@@ -34,6 +34,12 @@ Common to every protocol: the IoU is computed so that identical boxes give exact
 (float rounding must not make a frame count at threshold 1 under ``>``, nor miss it under ``>=``); a NaN / infinite or zero-size (``w <= 0`` or ``h <= 0``) prediction is replaced by
 the previous (already repaired) prediction, the first frame's by the ground truth. Thresholds are computed as
 ``k / n`` so that, e.g., the 0.15 threshold is exactly ``0.15``.
+
+First frame (``first_frame``, :data:`FIRST_FRAME`): ``gt`` (default, every protocol above: the tracker was given
+the ground truth there) or ``predicted``, the NL setting (paper 004: the first box comes from a grounding model,
+``asearch track --init language``): frame 0 keeps the tracker's own first row and counts as any frame, under
+``got10k`` too (it is then kept, not excluded). An unusable predicted first box (NaN / zero size) fails frame 0
+(it is not replaced by the ground truth; the later frames' repair falls back to the ground truth as before).
 """
 from __future__ import annotations
 
@@ -46,10 +52,13 @@ from asearch.errors import ConfigError, DataError
 __all__ = [
     "PROTOCOLS", "DEFAULT_PROTOCOLS", "default_protocol", "iou", "center_error", "repair_predictions",
     "ope", "OPEMetric", "check_protocol", "protocol_thresholds", "threshold_curves", "trapezoid_unit",
-    "sequence_errors",
+    "sequence_errors", "FIRST_FRAME",
 ]
 
 PROTOCOLS = ("lasot", "matlab", "otb", "got10k", "trackingnet")
+
+#: how frame 0 is scored: ``gt`` (set to the ground truth, or excluded by got10k) | ``predicted`` (NL setting)
+FIRST_FRAME = ("gt", "predicted")
 
 DEFAULT_PROTOCOLS: Dict[str, str] = {
     "lasot": "lasot", "lasot_ext": "lasot", "tnl2k": "lasot", "synthetic": "lasot",
@@ -170,30 +179,42 @@ def _scores(protocol: str, succ: np.ndarray, prec: np.ndarray, nprec: np.ndarray
 
 def sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: np.ndarray,
                     size: Optional[Tuple[float, float]],
-                    overlap: Callable[[np.ndarray, np.ndarray], np.ndarray] = iou
+                    overlap: Callable[[np.ndarray, np.ndarray], np.ndarray] = iou, first_frame: str = "gt"
                     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Per-frame (overlap, centre error, normalized centre error) under ``protocol`` and the frame denominator.
 
     ``overlap`` is :func:`iou` (SUC) or another per-row overlap in ``[0, 1]`` (the complete IoU of cAUC, in
     :mod:`asearch.evaluation.extra_metrics`). Failed frames get overlap -1 and centre errors ``inf``; frames
     counted as precision successes get error -1. For ``got10k`` only the kept frames are returned.
+    ``first_frame``: ``gt`` or ``predicted`` (module docstring).
     """
+    if first_frame not in FIRST_FRAME:
+        raise ConfigError(f"first_frame must be one of {', '.join(FIRST_FRAME)}, got {first_frame!r}")
+    predicted = first_frame == "predicted"
+    raw0 = np.asarray(pred, dtype=np.float64).reshape(-1, 4)[:1]
+    with np.errstate(invalid="ignore"):
+        bad0 = predicted and len(raw0) > 0 and not (np.isfinite(raw0).all() and raw0[0, 2] > 0 and raw0[0, 3] > 0)
     pred = repair_predictions(pred, gt)
     gt = gt.copy()
     if protocol == "trackingnet":
         pred, gt = np.round(pred), np.round(gt)
-    if protocol != "got10k":
+    if protocol != "got10k" and not predicted:
         pred[0] = gt[0]
     if protocol == "got10k":
         keep = visible.copy()
-        keep[0] = False
+        keep[0] = keep[0] and predicted
         keep &= np.isfinite(gt).all(axis=1)
         pred, gt = _clip_to_image(pred[keep], size), _clip_to_image(gt[keep], size)
         ious = overlap(pred, gt)
-        return ious, center_error(pred, gt), center_error(pred, gt, normalized=True), int(keep.sum())
+        errs, nerrs = center_error(pred, gt), center_error(pred, gt, normalized=True)
+        if bad0 and keep[0]:  # an unusable predicted first box: IoU 0 in AO, never the ground truth
+            ious[0], errs[0], nerrs[0] = 0.0, np.inf, np.inf
+        return ious, errs, nerrs, int(keep.sum())
     ious = overlap(pred, gt)
     errs = center_error(pred, gt)
     nerrs = center_error(pred, gt, normalized=True)
+    if bad0:  # an unusable predicted first box fails frame 0 (the repair put the ground truth there)
+        ious[0], errs[0], nerrs[0] = -1.0, np.inf, np.inf
     if protocol in ("lasot", "matlab"):
         with np.errstate(invalid="ignore"):  # NaN compares False: unknown boxes are invalid too
             valid_gt = (gt > 0).all(axis=1) if protocol == "matlab" else (
@@ -213,7 +234,7 @@ def sequence_errors(protocol: str, pred: np.ndarray, gt: np.ndarray, visible: np
 
 def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: Optional[Seq[np.ndarray]] = None,
         protocol: str = "lasot", image_sizes: Optional[Seq[Tuple[float, float]]] = None,
-        names: Optional[Seq[str]] = None) -> Dict[str, object]:
+        names: Optional[Seq[str]] = None, first_frame: str = "gt") -> Dict[str, object]:
     """One-pass evaluation of a tracker over sequences.
 
     Args:
@@ -223,6 +244,7 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
         protocol: one of :data:`PROTOCOLS` (see the module docstring).
         image_sizes: one ``(W, H)`` per sequence; required by ``got10k`` (boxes are clipped to the image).
         names: sequence names, used only in error messages and ``per_sequence["name"]``.
+        first_frame: ``gt`` (default) or ``predicted`` (the NL setting; module docstring).
 
     Returns:
         A dict with ``suc``, ``prec``, ``norm_prec`` (fractions in ``[0, 1]``), ``success_curve``,
@@ -263,7 +285,7 @@ def ope(predictions: Seq[np.ndarray], ground_truths: Seq[np.ndarray], visible: O
             raise DataError(f"sequence '{names[i]}': {len(vis)} visibility flags for {len(gt)} frames",
                             field="visible")
         size = None if image_sizes is None else tuple(image_sizes[i])
-        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, vis, size)
+        ious, errs, nerrs, n = sequence_errors(protocol, pred, gt, vis, size, first_frame=first_frame)
         curves = threshold_curves(ious, errs, nerrs, thr, ge, n)
         s, p, q = _scores(protocol, *curves) if n > 0 else (np.nan, np.nan, np.nan)
         seq_curves.append(curves)

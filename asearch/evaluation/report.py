@@ -89,8 +89,8 @@ def _mean_fps(results_dir: PathLike, sequence_names: Seq[str]) -> float:
 
 def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], protocol: str = "lasot",
                       names: Optional[Seq[str]] = None,
-                      image_sizes: Optional[Seq[Tuple[int, int]]] = None, metrics: Seq[str] = ()
-                      ) -> Tuple[pd.DataFrame, Dict[str, Dict[str, object]]]:
+                      image_sizes: Optional[Seq[Tuple[int, int]]] = None, metrics: Seq[str] = (),
+                      first_frame: str = "gt") -> Tuple[pd.DataFrame, Dict[str, Dict[str, object]]]:
     """Evaluate each results folder on ``sequences`` under ``protocol``.
 
     Args:
@@ -102,6 +102,8 @@ def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], proto
         metrics: extra metrics (:data:`~asearch.evaluation.extra_metrics.EXTRA_METRICS`: ``cauc``, ``macc``),
             added as columns ``cAUC`` / ``mACC`` and as ``cauc`` / ``macc`` in each :func:`ope` dict and its
             ``per_sequence`` (``complete_success_curve`` too for ``cauc``).
+        first_frame: ``gt`` (default) or ``predicted``: frame 0 scored as the tracker's own box (the NL setting,
+            :data:`~asearch.evaluation.metrics.FIRST_FRAME`).
 
     Returns:
         ``(table, results)``: a DataFrame indexed by tracker with ``SUC``, ``P``, ``P_norm`` in % (plus ``AO``,
@@ -132,13 +134,13 @@ def evaluate_trackers(results_dirs: Seq[PathLike], sequences: Seq[object], proto
                 raise DataError(f"sequence '{seq.name}': {len(pred)} result rows for {len(seq.boxes)} frames",
                                 path=Path(rdir) / f"{seq.name}.txt", field="results")
         res = ope(preds, [s.boxes for s in sequences], visible=[s.visible for s in sequences], protocol=protocol,
-                  image_sizes=image_sizes, names=seq_names)
+                  image_sizes=image_sizes, names=seq_names, first_frame=first_frame)
         results[label] = res
         row = {"tracker": label, "SUC": 100 * res["suc"], "P": 100 * res["prec"], "P_norm": 100 * res["norm_prec"]}
         if protocol == "got10k":
             row.update({"AO": 100 * res["ao"], "SR0.5": 100 * res["sr50"], "SR0.75": 100 * res["sr75"]})
         extra = extra_scores(list(metrics), preds, [s.boxes for s in sequences], [s.visible for s in sequences],
-                             protocol=protocol, image_sizes=image_sizes)
+                             protocol=protocol, image_sizes=image_sizes, first_frame=first_frame)
         for key, value in extra.items():
             res[key] = value[key]
             res["per_sequence"][key] = value["per_sequence"]

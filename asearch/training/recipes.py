@@ -292,7 +292,7 @@ def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_len
     from asearch.data.registry import build_dataset
     from asearch.data.sampler import PairDataset
     from asearch.training.sources import fallback_language_share, present_datasets
-    from trackers.registry import crop_rule
+    from trackers.registry import crop_rule, get_entry
 
     if not cfg.data.datasets:
         raise ConfigError(f"{source}: 'data.datasets' is empty: list at least one training dataset, e.g. "
@@ -312,6 +312,9 @@ def build_pair_dataset(cfg: ExperimentConfig, model_cfg: Any, seed: int, min_len
     length = cfg.data.pairs_per_epoch
     if length is None:
         length = max(sum(len(ds) for ds in sources), int(min_length))
+    own = get_entry(model_cfg.name).build_dataset
+    if own is not None:  # a family trained on other items than pairs (trackers.registry.ModelEntry.build_dataset)
+        return own(sources, ratios, dict(cfg.data.sampler), model_cfg, cfg.language, seed, length)
     rule = crop_rule(model_cfg, cfg.tracker if tracker is None else tracker)
     sampler_cfg = _sampler_config(cfg, model_cfg, source, rule)
     return PairDataset(list(zip(sources, ratios)), sampler_cfg, seed=seed, length=length, crop_rule=rule)

@@ -1,0 +1,100 @@
+"""Grounding (TransVG-style, paper 004's ref. [6]): model shapes, the L1 + GIoU loss by hand, the NL-setting first
+frame in the evaluation, and ``asearch retrain`` of the tiny recipe -> ``asearch track --init language`` with a tiny
+VLT_SCAR -> ``asearch evaluate --first-frame predicted``."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from asearch.config import experiments_dir
+
+TINY = experiments_dir() / "grounding" / "tiny.yaml"
+
+
+def test_tiny_model_gives_one_normalised_box_per_image():
+    from asearch.training.recipes import load_experiment
+    from trackers.language_width import resolve_language_dim
+    from trackers.registry import build_model, model_config
+
+    torch.manual_seed(0)
+    cfg = model_config(resolve_language_dim(load_experiment(TINY).model, 384, None, "sentence", str(TINY)))
+    model = build_model(cfg).eval()
+    lang = model.tokenize(["a red star", ""], torch.tensor([True, False]))
+    with torch.no_grad():
+        out = model(torch.rand(2, 3, 96, 96) * 255, lang)
+    assert out["boxes"].shape == (2, 4) and bool(((out["boxes"] > 0) & (out["boxes"] < 1)).all())
+    assert model.visual_side == 12 and lang["ids"].shape == (2, 20)
+
+
+def test_loss_on_a_hand_computed_case():
+    from trackers.losses.grounding import GroundingLoss
+
+    pred = torch.tensor([[0.5, 0.5, 0.2, 0.2]])      # xyxy 0.4..0.6
+    gt = torch.tensor([[0.55, 0.5, 0.2, 0.2]])       # xyxy 0.45..0.65
+    total, stats = GroundingLoss()(pred, gt)
+    # L1: |0.05| / 4; IoU = 0.15*0.2 / (0.04+0.04-0.03) = 0.6; enclosing 0.25*0.2 = 0.05 = union: GIoU = 0.6
+    assert stats["loss_l1"] == pytest.approx(0.0125, abs=1e-6)
+    assert stats["loss_giou"] == pytest.approx(0.4, abs=1e-5)
+    assert total.item() == pytest.approx(0.4125, abs=1e-5)
+
+
+def test_first_frame_predicted_is_scored_not_copied():
+    from asearch.evaluation.metrics import ope
+
+    gt = np.array([[10.0, 10.0, 10.0, 10.0]] * 3)
+    pred = gt.copy()
+    pred[0] = [40.0, 40.0, 10.0, 10.0]               # a wrong first box
+    given = ope([pred], [gt])
+    nl = ope([pred], [gt], first_frame="predicted")
+    full = 20 / 21                                   # IoU 1 clears 20 of the 21 thresholds (IoU > t)
+    assert given["suc"] == pytest.approx(full) and nl["suc"] == pytest.approx(2 / 3 * full)
+    bad = pred.copy()
+    bad[0] = [0.0, 0.0, 0.0, 0.0]                    # unusable: fails frame 0, not replaced by the ground truth
+    assert ope([bad], [gt], first_frame="predicted")["suc"] == pytest.approx(2 / 3 * full)
+    g10 = ope([pred], [gt], protocol="got10k", image_sizes=[(100, 100)], first_frame="predicted")
+    assert g10["ao"] == pytest.approx(2 / 3) and g10["n_frames"] == 3
+
+
+def test_retrain_then_track_init_language_with_vlt_scar_and_evaluate(tmp_path):
+    from asearch.cli import main
+    from asearch.data.registry import build_dataset
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.evaluation.results import read_results
+    from trackers.registry import build_info, build_model
+    from search_spaces.genome import Genome
+
+    torch.set_num_threads(1)
+    root = generate_benchmark(tmp_path / "synth", videos=4, frames=4, size=96, seed=0, distractors=0)
+    out = tmp_path / "grd"
+    sets = [f"data.datasets.0.root={root}", "train.steps=2", "train.batch_size=2", "train.device=cpu"]
+    assert main(["retrain", "--config", str(TINY), "--out", str(out), "--no-progress",
+                 *[a for kv in sets for a in ("--set", kv)]]) == 0
+    ckpt = out / "checkpoints" / "latest.pt"
+    # a tiny VLT_SCAR tracker (fixed random subnet, untrained: the test is about the plumbing)
+    vcfg = dict(name="vlt_scar", template_size=63, search_size=127, neck={"channels": 32, "center_size": 7},
+                head={"num_convs": 2, "gn_groups": 8}, supernet={"width_mult": 0.25, "language_dim": 384},
+                genome=[[0] * 20, [0] * 20, [0] * 4, [0] * 4])
+    torch.manual_seed(0)
+    tracker = tmp_path / "vlt_scar.pt"
+    torch.save({"model": build_model(vcfg, pretrained=False).state_dict(), "build_info": build_info(vcfg)}, tracker)
+    results = tmp_path / "results" / "vlt_scar_nl"
+    args = ["track", "--checkpoint", str(tracker), "--config", str(experiments_dir() / "vlt_scar" / "track.yaml"),
+            "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2",
+            "--no-progress", "--set", "device=cpu", "--set", "tracker.min_size=4"]
+    assert main(args + ["--init", "language"]) == 2                  # no --grounding: a named error
+    assert main(args + ["--init", "language", "--grounding", str(ckpt)]) == 0
+    seqs = list(build_dataset("synthetic", root=root, split="all"))
+    from trackers.grounding import load_grounding
+
+    grounding = load_grounding(ckpt)
+    for seq in seqs:
+        res = read_results(results, seq.name)
+        assert res.shape == (4, 4) and np.all(np.isfinite(res))
+        assert np.allclose(res[0], grounding(seq), atol=1e-3)        # row 1 is the predicted box, not the GT
+        assert not np.allclose(res[0], seq.boxes[0])
+    ev = tmp_path / "ev"
+    assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
+                 "--split", "all", "--out", str(ev), "--first-frame", "predicted"]) == 0
+    data = json.loads((ev / "results.json").read_text())
+    assert 0.0 <= data["trackers"]["vlt_scar_nl"]["suc"] <= 1.0
