@@ -111,42 +111,37 @@ def test_paper_defaults_hold_the_validation_videos_out(lasot_train_root, tmp_pat
         assert not caplog.records
 
 
-def test_asearch_search_warns_through_build_search(lasot_train_root, tiny_supernet, tmp_path):
-    """build_search (what `asearch search` runs) checks the checkpoint's recorded data against the validation."""
+def _start_search(root, ckpt, out):
     from asearch.commands.search import build_search
 
-    stored = torch.load(tiny_supernet, map_location="cpu", weights_only=True)
-    stored["config"]["data"] = _data({"name": "lasot", "split": "train"})
-    ckpt = tmp_path / "supernet_lasot.pt"
-    torch.save(stored, ckpt)
-    overrides = ["fitness.validation.dataset=lasot", f"fitness.validation.root={lasot_train_root}",
-                 "fitness.validation.split=train", "fitness.validation.videos=2",
-                 "fitness.validation.options={held_out: only}"]
-    cfg = load_config(SearchConfig, experiments_dir() / "vlt_scar" / "tiny_search.yaml", overrides)
-    with pytest.warns(DataWarning, match="airplane-2, bird-1"):
-        build_search(cfg, ckpt, tmp_path / "run", progress=False)
-    stored["config"]["data"] = _data({"name": "lasot", "split": "train", "options": {"held_out": "exclude"}})
-    torch.save(stored, ckpt)
-    with _no_overlap_warning():
-        build_search(cfg, ckpt, tmp_path / "run_clean", progress=False)
+    cfg = load_config(SearchConfig, experiments_dir() / "vlt_scar" / "tiny_search.yaml", _lasot_validation(root))
+    build_search(cfg, ckpt, out, progress=False)
 
 
-def test_asearch_rank_warns_when_it_starts(lasot_train_root, tiny_supernet, tmp_path):
-    """RankRun.start (the first thing `asearch rank` does) runs the same check on the fitness's validation videos."""
+def _start_rank(root, ckpt, out):
     from asearch.search.rank import RankConfig, RankRun
 
+    rank_yaml = experiments_dir() / "demo" / "rank.yaml"
+    cfg = load_config(RankConfig, rank_yaml, _lasot_validation(root))
+    RankRun(cfg, ckpt, out, config_path=rank_yaml, progress=False).start(resume=False)
+
+
+def _lasot_validation(root):
+    return ["fitness.validation.dataset=lasot", f"fitness.validation.root={root}", "fitness.validation.split=train",
+            "fitness.validation.videos=2", "fitness.validation.options={held_out: only}"]
+
+
+@pytest.mark.parametrize("start", [_start_search, _start_rank], ids=["search", "rank"])
+def test_search_and_rank_warn_when_they_start(start, lasot_train_root, tiny_supernet, tmp_path):
+    """build_search (what `asearch search` runs) and RankRun.start (the first thing `asearch rank` does) check the
+    checkpoint's recorded data against the fitness's validation videos."""
     stored = torch.load(tiny_supernet, map_location="cpu", weights_only=True)
     stored["config"]["data"] = _data({"name": "lasot", "split": "train"})
     ckpt = tmp_path / "supernet_lasot.pt"
     torch.save(stored, ckpt)
-    overrides = ["fitness.validation.dataset=lasot", f"fitness.validation.root={lasot_train_root}",
-                 "fitness.validation.split=train", "fitness.validation.videos=2",
-                 "fitness.validation.options={held_out: only}"]
-    cfg = load_config(RankConfig, experiments_dir() / "demo" / "rank.yaml", overrides)
-    rank_yaml = experiments_dir() / "demo" / "rank.yaml"
     with pytest.warns(DataWarning, match="airplane-2, bird-1"):
-        RankRun(cfg, ckpt, tmp_path / "rank", config_path=rank_yaml, progress=False).start(resume=False)
+        start(lasot_train_root, ckpt, tmp_path / "run")
     stored["config"]["data"] = _data({"name": "lasot", "split": "train", "options": {"held_out": "exclude"}})
     torch.save(stored, ckpt)
     with _no_overlap_warning():
-        RankRun(cfg, ckpt, tmp_path / "rank_clean", config_path=rank_yaml, progress=False).start(resume=False)
+        start(lasot_train_root, ckpt, tmp_path / "run_clean")
