@@ -156,7 +156,24 @@ def test_cvt_loads_transformers_weights_and_matches_its_forward(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------------ paper size
-def test_paper_size_shapes_parameter_count_and_flops_on_meta():
+@pytest.fixture(scope="module")
+def paper_meta():
+    """The paper-size model (paper.yaml's model section, BERT-base from ``BertConfig()``) on ``meta``, in eval mode,
+    and a 30-token language batch: shared by the count and breakdown tests (forward passes do not change it)."""
+    from transformers import BertConfig
+
+    from trackers.models.satracker import build_satracker_model
+
+    cfg = _model_cfg(PAPER, 768, "bert-base-uncased")
+    assert cfg.text.encoder == "bert-base-uncased" and cfg.text.width == 768 and cfg.text.stages == [1, 4, 7]
+    with torch.device("meta"):
+        model = build_satracker_model(cfg, pretrained=False, text_config=BertConfig()).eval()
+        lang = {"ids": torch.zeros(1, 30, dtype=torch.long), "mask": torch.ones(1, 30, dtype=torch.bool),
+                "has_text": torch.ones(1, dtype=torch.bool)}
+    return model, lang
+
+
+def test_paper_size_shapes_parameter_count_and_flops_on_meta(paper_meta):
     """The paper states 131.3 M parameters and 28.8 GFLOPs (Table 3); the model as the paper describes it has
     146,902,082 (+11.9 %) and 23.6 G multiply-accumulates (-18 %). Component by component:
 
@@ -173,16 +190,9 @@ def test_paper_size_shapes_parameter_count_and_flops_on_meta():
     search frame, 23.6 G multiply-accumulates in all; the paper names neither its counter nor whether "FLOPs" are
     multiply-accumulates, nor its text length (30 here)."""
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import BertConfig
 
-    from trackers.models.satracker import build_satracker_model
-
-    cfg = _model_cfg(PAPER, 768, "bert-base-uncased")
-    assert cfg.text.encoder == "bert-base-uncased" and cfg.text.width == 768 and cfg.text.stages == [1, 4, 7]
+    model, lang = paper_meta
     with torch.device("meta"):
-        model = build_satracker_model(cfg, pretrained=False, text_config=BertConfig()).eval()
-        lang = {"ids": torch.zeros(1, 30, dtype=torch.long), "mask": torch.ones(1, 30, dtype=torch.bool),
-                "has_text": torch.ones(1, dtype=torch.bool)}
         with FlopCounterMode(display=False) as template_flops:
             state = model.template(torch.empty(1, 3, 128, 128), lang)
         with FlopCounterMode(display=False) as search_flops:
@@ -199,22 +209,17 @@ def test_paper_size_shapes_parameter_count_and_flops_on_meta():
     assert abs(macs / 1e9 - 23.6) < 0.05
 
 
-def test_paper_size_mac_breakdown_sums_to_the_total_on_meta():
+def test_paper_size_mac_breakdown_sums_to_the_total_on_meta(paper_meta):
     """The README's component table (``python -m trackers.models.satracker_flops``): every operator is charged to
     a component, the components sum to :class:`FlopCounterMode`'s total, and the large parts are what the table
     says (G multiply-accumulates)."""
     from torch.utils.flop_counter import FlopCounterMode
-    from transformers import BertConfig
 
     from trackers.flops import UNATTRIBUTED
-    from trackers.models.satracker import build_satracker_model
     from trackers.models.satracker_flops import ATTENTION_PRODUCTS, mac_breakdown
 
+    model, lang = paper_meta
     with torch.device("meta"):
-        model = build_satracker_model(_model_cfg(PAPER, 768, "bert-base-uncased"), pretrained=False,
-                                      text_config=BertConfig()).eval()
-        lang = {"ids": torch.zeros(1, 30, dtype=torch.long), "mask": torch.ones(1, 30, dtype=torch.bool),
-                "has_text": torch.ones(1, dtype=torch.bool)}
         with FlopCounterMode(display=False) as flops:
             model.track(torch.empty(1, 3, 320, 320), model.template(torch.empty(1, 3, 128, 128), lang))
     rows = mac_breakdown(model)
