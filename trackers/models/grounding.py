@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from asearch.errors import ConfigError
+from trackers.heads.transt import MLP
 from trackers.registry import RESNET_INIT, ResNetConfig
 
 __all__ = ["GroundingTextConfig", "GroundingModelConfig", "GroundingTrackerConfig", "TransVG",
@@ -126,13 +127,7 @@ class TransVG(nn.Module):
         self.reg_token = nn.Parameter(torch.zeros(1, 1, d))                       # p_r
         self.vl_pos = nn.Parameter(torch.zeros(1, 1 + side * side + self.num_words, d))   # P
         self.vl = _encoder(d, cfg.nhead, cfg.vl_layers, cfg.dim_feedforward, cfg.dropout)
-        dims = [d] * cfg.mlp_layers + [4]
-        mlp = []
-        for i in range(cfg.mlp_layers):
-            mlp.append(nn.Linear(dims[i], dims[i + 1]))
-            if i < cfg.mlp_layers - 1:
-                mlp.append(nn.ReLU(inplace=True))
-        self.box_head = nn.Sequential(*mlp)
+        self.box_head = MLP(d, d, 4, cfg.mlp_layers)                              # TransVG's prediction head
         for p in (self.visual_pos, self.reg_token, self.vl_pos):
             nn.init.trunc_normal_(p, std=0.02)
 
