@@ -156,3 +156,38 @@ def test_adars_end_to_end_with_the_token_encoder():
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, missing
+
+
+# VSE++ hinge triplet ranking loss (trackers/losses/ctrtnl.py) ------------------------------------------------------
+
+S3 = torch.tensor([[0.9, 0.5, 0.5],
+                   [0.2, 0.6, 0.65],
+                   [0.4, 0.55, 0.8]])
+# margin 0.2. Text side (row i, negatives j): only [0.2 + 0.65 - 0.6] = 0.25 (row 1) is positive.
+# Visual side (column j, negatives i): column 1 has 0.2 + 0.5 - 0.6 = 0.1 and 0.2 + 0.55 - 0.6 = 0.15,
+# column 2 has 0.2 + 0.65 - 0.8 = 0.05, column 0 none.  Hardest: 0.25 + 0.15 + 0.05; all: 0.25 + 0.25 + 0.05.
+
+
+def test_hinge_triplet_loss_hand_computed():
+    from trackers.losses.ctrtnl import hinge_triplet_loss
+
+    assert hinge_triplet_loss(S3).item() == pytest.approx(0.45)
+    assert hinge_triplet_loss(S3, max_violation=False).item() == pytest.approx(0.55)
+    keep = torch.zeros(3, 3, dtype=torch.bool)
+    keep[2, 1] = True                                                        # (2, 1) is not a negative
+    assert hinge_triplet_loss(S3, not_negative=keep).item() == pytest.approx(0.40)
+    assert hinge_triplet_loss(S3, margin=0.0).item() == pytest.approx(0.05)  # only 0.65 - 0.6
+    assert hinge_triplet_loss(torch.eye(3) * 5).item() == 0.0
+
+
+def test_hinge_triplet_loss_hardest_negative_gradient():
+    from trackers.losses.ctrtnl import hinge_triplet_loss
+
+    s = S3.clone().requires_grad_(True)
+    hinge_triplet_loss(s).backward()
+    expected = torch.tensor([[0.0, 0.0, 0.0],
+                             [0.0, -2.0, 2.0],                               # (1, 2) hardest for row 1 and column 2
+                             [0.0, 1.0, -1.0]])                              # (2, 1) hardest for column 1
+    assert torch.equal(s.grad, expected)                                     # (0, 1) violates but is not hardest
+    with pytest.raises(ValueError, match="square"):
+        hinge_triplet_loss(torch.zeros(2, 3))
