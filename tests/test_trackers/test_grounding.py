@@ -98,3 +98,34 @@ def test_retrain_then_track_init_language_with_vlt_scar_and_evaluate(tmp_path):
                  "--split", "all", "--out", str(ev), "--first-frame", "predicted"]) == 0
     data = json.loads((ev / "results.json").read_text())
     assert 0.0 <= data["trackers"]["vlt_scar_nl"]["suc"] <= 1.0
+
+
+def test_paper_recipe_is_transvgs_and_its_model_builds_at_paper_size_on_meta():
+    """experiments/grounding/paper.yaml as TransVG §4.2 states it (AdamW, 1e-4 / 1e-5 for the branches, weight
+    decay 1e-4, batch 64, the lr divided by 10 after 60 of 90 epochs) and the 640-pixel model on ``meta``: 400
+    visual tokens, BERT-base (108,891,648 parameters without pooler) over 40 tokens, and the box from [REG]."""
+    from transformers import BertConfig
+
+    from asearch.training.recipes import load_experiment
+    from trackers.language_width import resolve_language_dim
+    from trackers.models.grounding import build_grounding_model
+    from trackers.registry import model_config
+
+    path = experiments_dir() / "grounding" / "paper.yaml"
+    paper = load_experiment(path)
+    t = paper.train
+    assert (t.optimizer, t.lr, t.weight_decay, t.batch_size, t.schedule) == ("adamw", 1e-4, 1e-4, 64, "step")
+    assert t.lr_mult == {"backbone": 0.1, "visual_encoder": 0.1, "text": 0.1}
+    epoch = paper.data.pairs_per_epoch / t.batch_size
+    assert t.steps == 90 * epoch and t.milestones == [60 * epoch] and t.gamma == 0.1
+    assert (paper.loss["l1_weight"], paper.loss["giou_weight"]) == (1.0, 1.0)
+    cfg = model_config(resolve_language_dim(paper.model, 768, "bert-base-uncased", "sentence", str(path)))
+    with torch.device("meta"):
+        model = build_grounding_model(cfg, pretrained=False, text_config=BertConfig()).eval()
+        lang = {"ids": torch.zeros(2, 40, dtype=torch.long), "mask": torch.ones(2, 40, dtype=torch.bool),
+                "has_text": torch.ones(2, dtype=torch.bool)}
+        out = model(torch.empty(2, 3, 640, 640), lang)
+    assert out["boxes"].shape == (2, 4)
+    assert model.visual_side == 20 and model.vl_pos.shape == (1, 1 + 400 + 40, 256)
+    assert sum(p.numel() for p in model.text.parameters()) == 108_891_648
+    assert len(model.vl.layers) == 6 and len(model.visual_encoder.layers) == 6
