@@ -192,7 +192,8 @@ def train_subnet(task: Mapping[str, Any]) -> Dict[str, Any]:
     """Train and score one subnet stand-alone (the body of a rank trial), every init not done yet; returns
     ``{init: {"suc", "prec", "steps", "final_loss", "seconds"}}``. ``task``: ``id``, ``genome`` (official form),
     ``dir``, ``supernet``, ``recipe`` (file), ``overrides``, ``model_from_supernet``, ``inits``, ``validation``
-    (the fitness's) and ``mode`` (of the stand-alone tracking: ``ope``), ``device``, ``threads``."""
+    (the fitness's) and ``mode`` (of the stand-alone tracking: ``ope``), ``device``, ``threads``, ``cwd`` (the
+    driver's working directory: relative paths resolve against it in a Ray trial)."""
     with _threads(task.get("threads")):
         return _train_subnet(task)
 
@@ -238,6 +239,12 @@ def _train_subnet(task: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _trainable(config: Dict[str, Any]) -> Dict[str, Any]:
+    # Ray Tune starts each trial in its own trial folder; relative paths of the command line and of the recipe
+    # (fitness.validation.root, retrain overrides) mean the driver's working directory, so go back there when it
+    # exists on this node (on another node of a cluster, paths must be absolute anyway)
+    cwd = config["task"].get("cwd")
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
     res = train_subnet(config["task"])
     return {f"suc_{k}": v["suc"] for k, v in res.items()}
 
@@ -393,7 +400,7 @@ class RankRun:
                 "model_from_supernet": self.cfg.retrain.model_from_supernet, "inits": list(self.inits()),
                 "validation": to_dict(self.cfg.fitness.validation), "mode": "ope",
                 "device": self.cfg.device if self.cfg.device != "auto" else None,
-                "threads": self.cfg.ray.threads_per_trial}
+                "threads": self.cfg.ray.threads_per_trial, "cwd": os.getcwd()}
 
     def finished(self, subnet: Mapping[str, Any]) -> bool:
         """Whether every init of ``subnet`` has been trained and scored."""

@@ -127,7 +127,11 @@ def score_trial(config: Dict[str, Any], fitness: Callable[..., Mapping[str, Any]
     return result
 
 
-def _trainable(config: Dict[str, Any], fitness: Any = None, threads: int = 1) -> Dict[str, Any]:
+def _trainable(config: Dict[str, Any], fitness: Any = None, threads: int = 1,
+               cwd: Optional[str] = None) -> Dict[str, Any]:
+    # Tune starts a trial in its own folder: relative paths of the command line mean the driver's directory
+    if cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
     return score_trial(config, fitness, threads)
 
 
@@ -215,7 +219,8 @@ def run_tune(engine: EvolutionSearch, fitness: Any, config: RayConfig, storage: 
             resources["gpu"] = float(config.gpus_per_trial)
         check_resources(resources, ray.cluster_resources())
         trainable = tune.with_resources(
-            tune.with_parameters(_trainable, fitness=fitness, threads=config.threads_per_trial), resources)
+            tune.with_parameters(_trainable, fitness=fitness, threads=config.threads_per_trial,
+                                 cwd=os.getcwd()), resources)
         storage = Path(storage or engine.out_dir / "ray_tune").resolve()
         tuner = tune.Tuner(
             trainable,

@@ -4,6 +4,8 @@ import contextlib
 import csv
 import io
 import json
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,10 +54,17 @@ def _rows(out):
 
 @pytest.fixture(scope="module")
 def tune_run(tmp_path_factory, tiny_supernet, synth_root):
+    """The run on Ray Tune, with the data root given relative to the working directory as a user types it (Tune
+    starts each trial in its own folder: the trial must still find the videos)."""
     out = tmp_path_factory.mktemp("rank") / "tune"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        assert main(_args(tiny_supernet, synth_root, out)) == 0
+    cwd = os.getcwd()
+    os.chdir(Path(synth_root).parent)
+    try:
+        with contextlib.redirect_stdout(printed):
+            assert main(_args(tiny_supernet, Path(synth_root).name, out)) == 0
+    finally:
+        os.chdir(cwd)
     return out, printed.getvalue()
 
 
