@@ -154,6 +154,10 @@ def test_retrieve_is_the_topk_average_of_the_scored_windows():
     assert res["topk"].tolist() == res["logits"].topk(3).indices.tolist()
     assert torch.allclose(res["box"], windows[res["topk"]].mean(0))
     assert 0.0 < res["score"].item() < 1.0
+    with torch.no_grad():                                  # chunked scoring = one pass over all windows
+        whole = model(frame, windows[None], template, words, mask)["logits"][0]
+    chunked = model.retrieve(frame, (128, 96), (40, 32), template, words, mask, k=3, chunk=7)
+    assert torch.allclose(res["logits"], whole, atol=1e-5) and torch.allclose(chunked["logits"], whole, atol=1e-5)
     with pytest.raises(ValueError, match="one frame"):
         model.retrieve(torch.cat([frame, frame]), (128, 96), (40, 32), template, words, mask)
 

@@ -187,15 +187,21 @@ class ProposalSelector(nn.Module):
     def retrieve(self, frame_features: torch.Tensor, frame_size: Tuple[float, float],
                  target_size: Tuple[float, float], template: torch.Tensor, words: torch.Tensor,
                  word_mask: torch.Tensor, k: int = 3, semantic: Optional[torch.Tensor] = None,
-                 **window_kwargs) -> Dict[str, torch.Tensor]:
+                 chunk: int = 1024, **window_kwargs) -> Dict[str, torch.Tensor]:
         """TSR on one frame (``B = 1``): windows from the target's last size, selector scores, top-k average.
 
-        Returns ``box`` (4, xyxy, image coordinates), ``windows`` (N×4), ``logits`` (N), ``topk`` (indices) and
-        ``score`` (the mean sigmoid of the chosen windows)."""
+        The semantic feature is computed once (or passed in, cached per video) and the windows are scored ``chunk``
+        at a time (a 1280×720 frame with a 40×30 target gives 9,560 windows; pooled at 7×7×256 that is ~0.48 GB
+        at once). Returns ``box`` (4, xyxy, image coordinates), ``windows`` (N×4), ``logits`` (N), ``topk``
+        (indices) and ``score`` (the mean sigmoid of the chosen windows)."""
         if frame_features.shape[0] != 1:
             raise ValueError(f"retrieve: one frame at a time, got a batch of {frame_features.shape[0]}")
+        if chunk < 1:
+            raise ValueError(f"retrieve: chunk must be >= 1, got {chunk}")
         windows = target_windows(frame_size, target_size, **window_kwargs).to(frame_features)
-        logits = self(frame_features, windows[None], template, words, word_mask, semantic)["logits"][0]
+        s = self.semantic(template, words, word_mask) if semantic is None else semantic
+        logits = torch.cat([self(frame_features, part[None], template, words, word_mask, s)["logits"][0]
+                            for part in windows.split(chunk)])
         box, idx = topk_average(windows, logits, k)
         return {"box": box, "windows": windows, "logits": logits, "topk": idx,
                 "score": torch.sigmoid(logits[idx]).mean()}
