@@ -1,7 +1,7 @@
 """CTRTNL (paper 004) wired end to end: the tiny model and its self-describing checkpoint, Algorithm 1 in the
 tracker (a threshold above every AdaRS score goes global, one below every score stays local), language once per
 video, batched == single, the untrained tiny tracker through ``asearch track`` / ``evaluate``, the loss on
-hand-made cases, the tiny recipe through ``asearch retrain`` and the YAMLs."""
+hand-made cases, the tiny recipe through ``asearch retrain``, the YAMLs and the paper-size model on ``meta``."""
 import json
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 from asearch.config import experiments_dir
 
 TINY = experiments_dir() / "ctrtnl" / "tiny.yaml"
+PAPER = experiments_dir() / "ctrtnl" / "paper.yaml"
 TRACK = experiments_dir() / "ctrtnl" / "track.yaml"
 
 
@@ -232,7 +233,38 @@ def test_yamls_load_and_config_errors():
 
     t = from_dict(CTRTNLTrackerConfig, load_track_config(str(TRACK)).tracker)
     assert t.topk == 5 and t.tsr_topk == 3
+    from asearch.training.recipes import load_experiment
+    from trackers.losses.ctrtnl import CTRTNLLossConfig
+
+    paper = load_experiment(PAPER)
+    loss = from_dict(CTRTNLLossConfig, paper.loss)
+    assert (loss.margin, loss.max_violation, loss.div_weight, loss.bce_weight) == (0.2, True, 1.0, 1.0)
+    assert from_dict(CTRTNLTrackerConfig, paper.tracker).threshold is not None
+    m = _model_cfg(PAPER, 768, "bert-base-uncased")
+    assert (m.neck.channels, m.pool_size, m.adars.slots, m.adars.parts, m.adars.local_prototypes) == (256, 7, 16, 4, 4)
     with pytest.raises(ConfigError, match="genome"):
         model_config({"name": "ctrtnl", "genome": [[0]]})
     with pytest.raises(ConfigError, match="must divide model.neck.channels"):
         model_config({"name": "ctrtnl", "neck": {"channels": 40}})
+
+
+def test_paper_size_parameter_count_on_meta():
+    from transformers import BertConfig
+
+    from trackers.models.ctrtnl import build_ctrtnl_model
+
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    cfg = _model_cfg(PAPER, 768, "bert-base-uncased")
+    with torch.device("meta"):
+        model = build_ctrtnl_model(cfg, pretrained=False, text_config=BertConfig())
+        state = model.eval().local.template(torch.empty(2, 3, 127, 127))     # (GPO's unique() has no meta kernel)
+        out = model.track(torch.empty(2, 3, 255, 255), state)
+        assert out["features"].shape == (2, 256, 32, 32) and model.fuse(state["kernels"]).shape == (2, 256, 7, 7)
+    parts = (count(model.local), count(model.text), count(model.adars), count(model.selector))
+    assert parts == PAPER_PARTS and count(model) == sum(PAPER_PARTS)
+
+
+# SiamRPN++ 31,930,528 (the toolkit's ResNet-50 with 1x1 projection shortcuts, as experiments/siamrpnpp/
+# siamrpnpp.yaml says: pysot's has 54.0 M), BERT-base without pooler 108,891,648, AdaRS 4,233,808, TSR's selector
+# 1,260,817: 146,316,801 in all. The paper gives no parameter count (nor a speed) to compare with.
+PAPER_PARTS = (31_930_528, 108_891_648, 4_233_808, 1_260_817)
