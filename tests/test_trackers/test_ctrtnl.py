@@ -93,6 +93,29 @@ def test_checkpoint_rebuilds_the_model(tiny, tmp_path):
     assert torch.allclose(a["text"]["global"], b["text"]["global"], atol=1e-5)
 
 
+def test_local_checkpoint_loads_a_trained_siamrpnpp(tmp_path):
+    from asearch.errors import CheckpointError, ConfigError
+    from trackers.init_report import null_pretrained_warnings
+    from trackers.models.ctrtnl import LOCAL_INIT
+    from trackers.registry import build_info, build_model
+
+    torch.manual_seed(1)
+    rpn_cfg = _model_cfg(experiments_dir() / "siamrpnpp" / "tiny.yaml", 384)
+    rpn = build_model(rpn_cfg, pretrained=False)
+    path = tmp_path / "rpn.pt"
+    torch.save({"model": rpn.state_dict(), "build_info": build_info(rpn_cfg)}, path)
+    cfg = _model_cfg(TINY, 384, local_checkpoint=str(path))
+    net = build_model(cfg)
+    assert all(torch.equal(a, b) for a, b in zip(net.local.state_dict().values(), rpn.state_dict().values()))
+    assert null_pretrained_warnings(cfg, (LOCAL_INIT,)) == []
+    assert "local_checkpoint is null" in null_pretrained_warnings(_model_cfg(TINY, 384), (LOCAL_INIT,))[0]
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_model(_model_cfg(TINY, 384, local_checkpoint=str(tmp_path / "none.pt")))
+    torch.save({"model": net.state_dict(), "build_info": build_info(cfg)}, tmp_path / "ctr.pt")
+    with pytest.raises(CheckpointError, match="must be a siamrpnpp checkpoint"):
+        build_model(_model_cfg(TINY, 384, local_checkpoint=str(tmp_path / "ctr.pt")))
+
+
 def test_threshold_above_every_score_goes_global_below_stays_local(tiny):
     model, cfg = tiny
     frames = _frames()

@@ -39,10 +39,14 @@ from trackers.models.cost import COST, COSTTextConfig
 from trackers.models.ctrtnl_blocks import AdaRS
 from trackers.models.ctrtnl_tsr import ProposalSelector, pool_boxes
 from trackers.models.rpn import RPNModelConfig, SiamRPNPP, build_siamrpnpp
-from trackers.registry import RESNET_INIT
+from trackers.init_report import PretrainedKey
 
 __all__ = ["CTRTNLTextConfig", "AdaRSConfig", "TSRConfig", "CTRTNLModelConfig", "CTRTNL", "build_ctrtnl_model",
-           "CTRTNL_ENTRY"]
+           "LOCAL_INIT", "CTRTNL_ENTRY"]
+
+#: the frozen local tracker's weights: a null ``local_checkpoint`` leaves SiamRPN++ random (and frozen)
+LOCAL_INIT = PretrainedKey("local_checkpoint", "a trained SiamRPN++ (an asearch retrain checkpoint of "
+                           "experiments/siamrpnpp/siamrpnpp.yaml; the paper adopts SiamRPN++ as its local tracker)")
 
 
 @dataclass
@@ -355,7 +359,7 @@ def _entry():
 
     return ModelEntry(CTRTNLModelConfig, CTRTNLLossConfig, CTRTNLTrackerConfig, build_ctrtnl_model,
                       Lazy("trackers.actors.ctrtnl:CTRTNLActor"), Lazy("trackers.inference.ctrtnl:CTRTNLTracker"),
-                      "text.width", (RESNET_INIT,), "text.encoder")
+                      "text.width", (LOCAL_INIT,), "text.encoder")
 
 
 #: registry entry (``trackers.registry.ENTRIES['ctrtnl']``)
