@@ -240,7 +240,7 @@ def test_tiny_recipe_retrains_and_the_checkpoint_rebuilds(tiny_cli_run):
     from trackers.registry import rebuild_model
 
     ckpt, run = tiny_cli_run("ctrtnl", TINY, ["train.steps=4"], ["tracker.min_size=4", "tracker.threshold=0.0"])
-    assert ckpt["build_info"]["model"]["name"] == "ctrtnl"
+    assert ckpt["build_info"]["model"]["name"] == "ctrtnl" and int(ckpt["step"]) == 4
     model, cfg = rebuild_model(ckpt)
     assert cfg.text.encoder == "default" and cfg.text.width == 384
     header = (run / "train_log.csv").read_text().splitlines()[0]
