@@ -270,6 +270,7 @@ ENTRIES: Dict[str, str] = {
     "siamrpnpp": "trackers.models.rpn:SIAMRPNPP_ENTRY",
     "pjvlt": "trackers.models.pjvlt:PJVLT_ENTRY",
     "cost": "trackers.models.cost:COST_ENTRY",
+    "ctrtnl": "trackers.models.ctrtnl:CTRTNL_ENTRY",
     "satracker": "trackers.models.satracker:SATRACKER_ENTRY",
     "grounding": "trackers.models.grounding:GROUNDING_ENTRY",
 }

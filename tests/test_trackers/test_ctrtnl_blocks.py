@@ -156,6 +156,11 @@ def test_adars_end_to_end_with_the_token_encoder():
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not missing, missing
+    with torch.no_grad():                                 # the words encoded once per video give the same scores
+        cached = model(proposals, text=model.vlc.encode_text(words, mask))["scores"]
+        assert torch.allclose(cached, model(proposals, words, mask)["scores"], atol=1e-6)
+    with pytest.raises(ValueError, match="give the words"):
+        model(proposals)
 
 
 # VSE++ hinge triplet ranking loss (trackers/losses/ctrtnl.py) ------------------------------------------------------

@@ -250,9 +250,10 @@ def local_diversity_loss(visual_local: torch.Tensor, text_local: torch.Tensor) -
 class AdaRS(nn.Module):
     """OAM -> PC -> VLC on PrRoI-pooled proposals (§3.2, Alg. 1 lines 9-13).
 
-    ``forward(proposals B×K×C×h×w, words B×T×D, word_mask B×T)`` returns ``scores`` (``B×K``, Eq. 19 against the
-    item's own sentence), ``fg_logits`` (``B×K×h×w``, OAM's ``M``), ``parts`` (``B×K×A×C``), and the two
-    encodings ``visual`` / ``text`` (for the ranking loss over the batch and Eq. 17-18).
+    ``forward(proposals B×K×C×h×w, words B×T×D, word_mask B×T)`` (or ``text=`` the words' encoding) returns
+    ``scores`` (``B×K``, Eq. 19 against the item's own sentence), ``fg_logits`` (``B×K×h×w``, OAM's ``M``),
+    ``parts`` (``B×K×A×C``), and the two encodings ``visual`` / ``text`` (for the ranking loss over the batch and
+    Eq. 17-18).
     """
 
     def __init__(self, channels: int = 256, word_dim: int = 768, slots: int = 16, parts: int = 4,
@@ -262,11 +263,18 @@ class AdaRS(nn.Module):
         self.pc = PartCrossAttention(channels, parts)
         self.vlc = VisionLanguageContrast(channels, word_dim, local_prototypes)
 
-    def forward(self, proposals: torch.Tensor, words: torch.Tensor, word_mask: torch.Tensor) -> Dict[str, object]:
+    def forward(self, proposals: torch.Tensor, words: Optional[torch.Tensor] = None,
+                word_mask: Optional[torch.Tensor] = None,
+                text: Optional[Dict[str, torch.Tensor]] = None) -> Dict[str, object]:
+        """``text``: :meth:`VisionLanguageContrast.encode_text` of the words computed before (Alg. 1 lines 1-3 run
+        once per video); without it ``words`` and ``word_mask`` are encoded here."""
         f_obj, m = self.oam(proposals)
         parts = self.pc(f_obj)
         visual = self.vlc.encode_visual(parts)
-        text = self.vlc.encode_text(words, word_mask)
+        if text is None:
+            if words is None or word_mask is None:
+                raise ValueError("AdaRS: give the words and their mask, or their text encoding")
+            text = self.vlc.encode_text(words, word_mask)
         text_b = {k: v.unsqueeze(1) for k, v in text.items()}                  # one sentence per item, K proposals
         return {"scores": alignment_similarity(visual, text_b), "fg_logits": m, "parts": parts,
                 "visual": visual, "text": text}
