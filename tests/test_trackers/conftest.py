@@ -40,10 +40,11 @@ def check_track_results():
 
 @pytest.fixture
 def tiny_cli_run(tmp_path, check_track_results):
-    """``run(name, config, train_sets, track_sets) -> (checkpoint dict, run dir)``: the tiny recipe ``config`` of
-    family ``name`` retrained for 6 steps on 4 synthetic videos through ``asearch retrain`` (extra ``--set``
-    ``train_sets``), tracked through ``asearch track`` with ``experiments/<name>/track.yaml`` (``track_sets``,
-    batches of 2), the result files checked and ``asearch evaluate`` giving a SUC in [0, 1]."""
+    """``run(name, config, train_sets, track_sets, metrics) -> (checkpoint dict, run dir)``: the tiny recipe
+    ``config`` of family ``name`` retrained for 6 steps on 4 synthetic videos through ``asearch retrain`` (extra
+    ``--set`` ``train_sets``), tracked through ``asearch track`` with ``experiments/<name>/track.yaml``
+    (``track_sets``, batches of 2), the result files checked and ``asearch evaluate`` (``--metrics metrics``, each
+    then in [0, 1] too) giving a SUC in [0, 1]."""
     import json
 
     from asearch.cli import main
@@ -51,7 +52,7 @@ def tiny_cli_run(tmp_path, check_track_results):
     from asearch.data.synthetic import generate_benchmark
     from asearch.training.trainer import load_checkpoint
 
-    def run(name, config, train_sets=(), track_sets=()):
+    def run(name, config, train_sets=(), track_sets=(), metrics=()):
         torch.set_num_threads(1)
         root = generate_benchmark(tmp_path / "synth", videos=4, frames=6, size=96, seed=0, distractors=0)
         out = tmp_path / "run"
@@ -68,9 +69,10 @@ def tiny_cli_run(tmp_path, check_track_results):
         check_track_results(results, videos=4, frames=6)
         ev = tmp_path / "ev"
         assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
-                     "--split", "all", "--out", str(ev)]) == 0
+                     "--split", "all", "--out", str(ev), *(["--metrics", *metrics] if metrics else [])]) == 0
         data = json.loads((ev / "results.json").read_text())
-        assert 0.0 <= data["trackers"][name]["suc"] <= 1.0
+        for key in ("suc", *metrics):
+            assert 0.0 <= data["trackers"][name][key] <= 1.0, key
         return load_checkpoint(out / "checkpoints" / "latest.pt"), out
 
     return run

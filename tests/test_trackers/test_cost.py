@@ -238,7 +238,7 @@ def test_tracker_batched_equals_single(tiny):
 
 
 def test_tiny_recipe_retrains_tracks_and_evaluates_through_the_cli(tiny_cli_run):
-    ckpt, run = tiny_cli_run("cost", TINY, [], ["tracker.min_size=4"])
+    ckpt, run = tiny_cli_run("cost", TINY, [], ["tracker.min_size=4"], metrics=["cauc", "macc"])
     assert ckpt["build_info"]["model"]["text"] == {"encoder": "default", "width": 384, "trainable": False,
                                                    "max_length": 20}
     log = (run / "train_log.csv").read_text()
