@@ -3,7 +3,8 @@
 Frame 0 initialises the tracker with the ground-truth box (and the video's language), or, given ``init_box`` (the
 NL setting: :class:`trackers.grounding.GroundingPredictor`), with the box it predicts, which is then the results
 file's first row; every later frame is tracked. Each finished sequence is written at once with :func:`asearch.evaluation.write_results`
-(``<name>.txt`` + ``<name>_time.json``, atomically), so a killed run resumes where it stopped: a sequence whose
+(``<name>.txt`` + ``<name>_time.json``, atomically; ``<name>_info.json`` too for a tracker with ``frame_info_keys``,
+e.g. CTRTNL's switch decisions), so a killed run resumes where it stopped: a sequence whose
 results file already holds the expected number of rows is skipped.
 
 ``batch_size > 1`` tracks that many videos in lockstep, one model call per frame for all of them; when a video ends
@@ -19,7 +20,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 import numpy as np
 
 from asearch.errors import DataError
-from asearch.evaluation.results import results_done, write_results
+from asearch.evaluation.results import results_done, write_frame_info, write_results
 from asearch.runtime import plain_progress
 
 __all__ = ["run_dataset", "track_sequence"]
@@ -40,11 +41,13 @@ def _init_box(seq: Any) -> np.ndarray:
 
 def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None,
                    init_box: Optional[Callable[[Any], np.ndarray]] = None) -> Dict[str, Any]:
-    """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...]}``;
+    """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...], 'info':
+    [...]}`` (``info``: per frame the result's values of the tracker's ``frame_info_keys``, frame 0 ``mode: init``);
     ``init_box(seq)``: the first box (default: the ground truth)."""
     n = _n_frames(seq, max_frames)
     box = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
-    boxes, times, scores = [box], [], [1.0]
+    keys = _info_keys(tracker)
+    boxes, times, scores, info = [box], [], [1.0], [_INIT]
     t0 = time.perf_counter()
     tracker.initialize(seq.frame(0), box, seq)
     times.append(time.perf_counter() - t0)
@@ -55,7 +58,15 @@ def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None,
         times.append(time.perf_counter() - t0)
         boxes.append(np.asarray(out["box"], dtype=np.float64))
         scores.append(float(out.get("score", np.nan)))
-    return {"boxes": np.stack(boxes), "times": times, "scores": scores}
+        info.append({k: out.get(k) for k in keys})
+    return {"boxes": np.stack(boxes), "times": times, "scores": scores, "info": info}
+
+
+_INIT = {"mode": "init"}
+
+
+def _info_keys(tracker: Any) -> tuple:
+    return tuple(getattr(tracker, "frame_info_keys", ()) or ())
 
 
 def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_dir: Union[str, Path],
@@ -101,7 +112,11 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
 
     plain = plain_progress(progress)  # a line per video where no bar is seen
 
-    def finish(seq: Any, boxes: List[np.ndarray], times: List[float]) -> None:
+    keys = _info_keys(tracker)
+
+    def finish(seq: Any, boxes: List[np.ndarray], times: List[float], info: List[Dict[str, Any]]) -> None:
+        if keys:  # before the boxes file, whose presence marks the sequence done
+            write_frame_info(out_dir, seq.name, keys, info)
         write_results(out_dir, seq.name, np.stack(boxes), times=times)
         summary["done"].append(seq.name)
         total = sum(times)
@@ -115,7 +130,7 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         for seq in todo:
             res = track_sequence(tracker, seq, max_frames, init_box)
             bar.update(len(res["boxes"]))
-            finish(seq, list(res["boxes"]), res["times"])
+            finish(seq, list(res["boxes"]), res["times"], res["info"])
         bar.close()
         return summary
 
@@ -126,7 +141,8 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         while queue and len(slots) + len(new) < batch_size:
             seq = queue.pop(0)
             first = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
-            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [first], "times": []})
+            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [first], "times": [],
+                        "info": [_INIT]})
         if new:
             t0 = time.perf_counter()
             tracker.add_videos([s["seq"].frame(0) for s in new], [s["boxes"][0] for s in new],
@@ -146,11 +162,12 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
             for s, out in zip(slots, outs):
                 s["boxes"].append(np.asarray(out["box"], dtype=np.float64))
                 s["times"].append(share)
+                s["info"].append({k: out.get(k) for k in keys})
             bar.update(len(slots))
             ended = [i for i, s in enumerate(slots) if len(s["boxes"]) >= s["n"]]
         if ended:
             for i in ended:
-                finish(slots[i]["seq"], slots[i]["boxes"], slots[i]["times"])
+                finish(slots[i]["seq"], slots[i]["boxes"], slots[i]["times"], slots[i]["info"])
             alive = [i for i in range(len(slots)) if i not in ended]
             tracker.keep(alive)
             slots = [slots[i] for i in alive]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Dict, List, Tuple
 
 from asearch.errors import ConfigError
@@ -80,7 +81,7 @@ def run_evaluation(args: argparse.Namespace) -> Tuple[object, dict, List[object]
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the summary (and per-attribute) tables, write plots, CSVs and results.json."""
-    from asearch.evaluation.report import attribute_table_for, format_table, write_evaluation
+    from asearch.evaluation.report import attribute_table_for, format_table, write_evaluation, write_switch_plots
 
     table, results, sequences, protocol = run_evaluation(args)
     print(f"{args.dataset} ({len(sequences)} sequences, protocol {protocol}); scores in %")
@@ -94,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
                              meta={"dataset": args.dataset, "split": args.split, "protocol": protocol,
                                    "first_frame": getattr(args, "first_frame", "gt")})
     print("\nwrote " + ", ".join(str(p) for p in paths.values()))
+    switch = write_switch_plots(out, args.results, sequences, args.names)
+    if switch:
+        print(f"wrote {len(switch)} switch plots (local / global decisions per frame) in {Path(out) / 'switch'}")
     return 0
 
 
@@ -102,7 +106,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="OPE evaluation of results folders (SUC, P, P_norm, cAUC, mACC, plots)",
                        description="Evaluate tracking results (<sequence>.txt files) against a dataset's ground "
                        "truth: prints SUC / P / P_norm per tracker, writes success/precision plots, summary.csv, "
-                       "attributes.csv (when the dataset has attribute flags) and results.json.")
+                       "attributes.csv (when the dataset has attribute flags), results.json and, for a local / global "
+                       "tracker (CTRTNL) whose results folder holds <sequence>_info.json, switch/<tracker>/"
+                       "<sequence>.png.")
     add_dataset_args(p)
     p.add_argument("--out", default=None, help="output folder (default: evaluation_<dataset>)")
     p.set_defaults(func=run)

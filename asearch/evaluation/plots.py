@@ -10,7 +10,7 @@ from typing import Mapping, Optional, Union
 
 import numpy as np
 
-__all__ = ["plot_curves", "plot_success", "plot_precision", "plot_norm_precision"]
+__all__ = ["plot_curves", "plot_success", "plot_precision", "plot_norm_precision", "plot_switch"]
 
 PathLike = Union[str, os.PathLike]
 
@@ -84,3 +84,42 @@ def plot_norm_precision(results: Mapping[str, Mapping[str, object]], path: PathL
     """Normalized precision plot; see :func:`plot_curves`."""
     return plot_curves(results, "norm_precision", path, title)
 
+
+
+def plot_switch(info: Mapping[str, object], path: PathLike, title: Optional[str] = None) -> Path:
+    """Draw a local / global tracker's decisions over one video (CTRTNL, paper 004 Algorithm 1) and save a PNG.
+
+    ``info``: a video's ``<name>_info.json`` (:func:`asearch.evaluation.results.read_frame_info`): per frame
+    ``mode`` (``init`` / ``local`` / ``global``), ``adars_score`` and ``threshold``. The score is drawn against the
+    frame index with the threshold as a dashed line; frames tracked globally (the retrieval ran) are shaded.
+    Raises ``ValueError`` when the frames carry no ``mode``.
+    """
+    from matplotlib.figure import Figure
+
+    frames = list(info.get("frames") or [])  # type: ignore[arg-type]
+    if not frames or "mode" not in frames[0]:
+        raise ValueError("plot_switch: the per-frame info has no 'mode' (not a switching tracker's info file)")
+    modes = [row.get("mode") for row in frames]
+    score = np.array([np.nan if row.get("adars_score") is None else float(row["adars_score"]) for row in frames])
+    thresholds = [row.get("threshold") for row in frames if row.get("threshold") is not None]
+    x = np.arange(len(frames))
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot(1, 1, 1)
+    for i, mode in enumerate(modes):
+        if mode == "global":
+            ax.axvspan(i - 0.5, i + 0.5, color="tab:orange", alpha=0.3, lw=0)
+    ax.plot(x, score, marker=".", color="tab:blue", label="best AdaRS score")
+    if thresholds:
+        ax.axhline(float(thresholds[0]), color="k", ls="--", lw=1, label=f"T_ars = {float(thresholds[0]):g}")
+    n_global = sum(m == "global" for m in modes)
+    ax.plot([], [], color="tab:orange", alpha=0.3, lw=8, label=f"global retrieval ({n_global} frames)")
+    ax.set_xlabel("Frame")
+    ax.set_ylabel("AdaRS score")
+    ax.set_xlim(-0.5, len(frames) - 0.5)
+    ax.set_title(title or "Local / global switch")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path

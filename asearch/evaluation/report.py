@@ -26,6 +26,7 @@ from asearch.io import atomic_write_json, atomic_write_text
 __all__ = [
     "load_sequences", "image_size", "tracker_names", "evaluate_trackers", "format_table", "markdown_table",
     "write_evaluation", "attribute_table_for", "render_report", "write_report", "add_derived_attributes",
+    "write_switch_plots",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -196,6 +197,25 @@ def _results_record(res: Mapping[str, object]) -> Dict[str, object]:
     keep = {k: v for k, v in res.items() if k != "per_sequence"}
     keep["per_sequence"] = per
     return _jsonable(keep)
+
+
+def write_switch_plots(out_dir: PathLike, results_dirs: Seq[PathLike], sequences: Seq[object],
+                       names: Optional[Seq[str]] = None) -> List[Path]:
+    """For every results folder and sequence whose ``<sequence>_info.json`` records switch decisions (``mode``:
+    CTRTNL's local / global search), ``out_dir/switch/<tracker>/<sequence>.png``
+    (:func:`asearch.evaluation.plots.plot_switch`); returns the files written (none for other trackers)."""
+    from asearch.evaluation.plots import plot_switch
+    from asearch.evaluation.results import read_frame_info
+
+    written: List[Path] = []
+    for label, rdir in zip(tracker_names(results_dirs, names), results_dirs):
+        for seq in sequences:
+            info = read_frame_info(rdir, seq.name)
+            frames = (info or {}).get("frames") or []
+            if frames and "mode" in frames[0]:
+                written.append(plot_switch(info, Path(out_dir) / "switch" / label / f"{seq.name}.png",
+                                           title=f"{label}: {seq.name}"))
+    return written
 
 
 def write_evaluation(out_dir: PathLike, table: pd.DataFrame, results: Mapping[str, Mapping[str, object]],

@@ -19,7 +19,8 @@ import numpy as np
 from asearch.errors import DataError
 from asearch.io import atomic_write_json, atomic_write_text
 
-__all__ = ["results_path", "write_results", "read_results", "results_done", "read_speed"]
+__all__ = ["results_path", "write_results", "read_results", "results_done", "read_speed", "write_frame_info",
+           "read_frame_info"]
 
 PathLike = Union[str, os.PathLike]
 _SEP = re.compile(r"[,\s]+")
@@ -56,6 +57,40 @@ def write_results(results_dir: PathLike, name: str, boxes: np.ndarray, fps: Opti
                            "n_frames": int(len(boxes))})
     # the boxes file last: its presence is what marks the sequence as done
     return atomic_write_text(results_path(results_dir, name), text)
+
+
+def _plain(value: object) -> object:
+    """A JSON-safe scalar: floats (NaN as None), ints, strings, bools, None; anything else as its float."""
+    if value is None or isinstance(value, (bool, str, int)):
+        return value
+    value = float(value)  # numpy / torch scalars
+    return None if not math.isfinite(value) else value
+
+
+def write_frame_info(results_dir: PathLike, name: str, keys: Seq[str], frames: Seq[Dict[str, object]]) -> Path:
+    """Write ``<name>_info.json`` atomically: ``{"keys": [...], "frames": [{key: value}, ...]}``, one row per frame
+    (frame 0, the initialisation, included); values are JSON scalars (a NaN score is stored as null)."""
+    rows = [{k: _plain(row.get(k)) for k in keys} for row in frames]
+    return atomic_write_json(Path(results_dir) / f"{name}_info.json", {"keys": list(keys), "frames": rows})
+
+
+def read_frame_info(results_dir: PathLike, name: str) -> Optional[Dict[str, object]]:
+    """``<name>_info.json`` as written by :func:`write_frame_info`, or ``None`` when the tracker wrote none.
+
+    Raises:
+        DataError: the file is not valid JSON or lacks ``keys`` / ``frames`` (the message names the file).
+    """
+    path = Path(results_dir) / f"{name}_info.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"per-frame info of sequence '{name}' is not valid JSON: {exc}", path=path) from None
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list) or not isinstance(data.get("frames"), list):
+        raise DataError(f"per-frame info of sequence '{name}' needs 'keys' and 'frames' lists", path=path,
+                        field="frames")
+    return data
 
 
 def read_results(results_dir: PathLike, name: str) -> np.ndarray:

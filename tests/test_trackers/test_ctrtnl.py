@@ -195,10 +195,16 @@ def test_untrained_tiny_tracker_through_track_and_evaluate(tiny, tmp_path, check
                  "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2", "--no-progress",
                  *[a for kv in sets for a in ("--set", kv)]]) == 0
     check_track_results(results, videos=3, frames=4)
+    names = sorted(p.stem for p in results.glob("*.txt"))
+    for name in names:  # the switch's decision per frame, beside the boxes
+        info = json.loads((results / f"{name}_info.json").read_text())
+        assert [row["mode"] for row in info["frames"]] == ["init", "global", "global", "global"]
+        assert all(row["threshold"] == 3.0 and row["adars_score"] < 3.0 for row in info["frames"][1:])
     ev = tmp_path / "ev"
     assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
                  "--split", "all", "--out", str(ev)]) == 0
     assert 0.0 <= json.loads((ev / "results.json").read_text())["trackers"]["ctrtnl"]["suc"] <= 1.0
+    assert sorted(p.stem for p in (ev / "switch" / "ctrtnl").glob("*.png")) == names   # plotted over each video
 
 
 def test_foreground_targets_by_hand():

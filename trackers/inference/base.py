@@ -116,10 +116,13 @@ class BatchedTracker(abc.ABC):
         device: where the model runs (``None``: CUDA when present).
 
     ``channels_last_input`` (default ``False``): hand the model its crops in the channels-last layout, for a model
-    stored channels-last (the search's CPU setting ``fitness.channels_last``).
+    stored channels-last (the search's CPU setting ``fitness.channels_last``). ``frame_info_keys`` (default none):
+    the keys of each frame's result that :func:`trackers.runner.run_dataset` keeps in ``<video>_info.json`` beside
+    the boxes (CTRTNL's switch decisions).
     """
 
     channels_last_input: bool = False
+    frame_info_keys: Tuple[str, ...] = ()
 
     def __init__(self, model: nn.Module, featurizer: Any = None, genome: Any = None, device: Any = None):
         self.device = resolve_device(device)

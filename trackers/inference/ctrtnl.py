@@ -63,12 +63,16 @@ class CTRTNLTrackerConfig(RPNTrackerConfig):
 
 class CTRTNLTracker(TokenLanguageMixin, RPNTracker):
     """CTRTNL tracker (module docstring); ``featurizer`` only gives ``language.missing`` (``None``: no language).
+    ``asearch track`` keeps each frame's switch record in ``<video>_info.json`` (:attr:`frame_info_keys`), which
+    :func:`asearch.evaluation.plots.plot_switch` draws over the video.
 
     Args:
         model: a :class:`~trackers.models.ctrtnl.CTRTNL`.
         cfg: :class:`CTRTNLTrackerConfig`.
         featurizer, genome, device: as :class:`~trackers.inference.base.BatchedTracker`.
     """
+
+    frame_info_keys = ("mode", "adars_score", "threshold", "proposal", "rpn_score", "tsr_score")
 
     def __init__(self, model, cfg: CTRTNLTrackerConfig, featurizer: Any = None, genome: Any = None,
                  device: Any = None):
