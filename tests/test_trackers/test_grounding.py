@@ -1,6 +1,6 @@
 """Grounding (TransVG-style, paper 004's ref. [6]): model shapes, the L1 + GIoU loss by hand, the NL-setting first
 frame in the evaluation, and ``asearch retrain`` of the tiny recipe -> ``asearch track --init language`` with a tiny
-VLT_SCAR -> ``asearch evaluate --first-frame predicted``."""
+VLT_SCAR and a tiny CTRTNL -> ``asearch evaluate --first-frame predicted``; the paper recipe on ``meta``."""
 import json
 
 import numpy as np
@@ -56,39 +56,67 @@ def test_first_frame_predicted_is_scored_not_copied():
     assert g10["ao"] == pytest.approx(2 / 3) and g10["n_frames"] == 3
 
 
-def test_retrain_then_track_init_language_with_vlt_scar_and_evaluate(tmp_path):
-    from asearch.cli import main
-    from asearch.data.registry import build_dataset
-    from asearch.data.synthetic import generate_benchmark
-    from asearch.evaluation.results import read_results
+def _tiny_vlt_scar():
+    """A tiny VLT_SCAR (fixed random subnet, untrained: the tests are about the plumbing) and its track.yaml."""
     from trackers.registry import build_info, build_model
-    from search_spaces.genome import Genome
+
+    cfg = dict(name="vlt_scar", template_size=63, search_size=127, neck={"channels": 32, "center_size": 7},
+               head={"num_convs": 2, "gn_groups": 8}, supernet={"width_mult": 0.25, "language_dim": 384},
+               genome=[[0] * 20, [0] * 20, [0] * 4, [0] * 4])
+    return build_model(cfg, pretrained=False), build_info(cfg), experiments_dir() / "vlt_scar" / "track.yaml", []
+
+
+def _tiny_ctrtnl():
+    """The tiny CTRTNL, untrained, with a threshold below every AdaRS score (every frame local)."""
+    from asearch.training.recipes import load_experiment
+    from trackers.language_width import resolve_language_dim
+    from trackers.registry import build_info, build_model, model_config
+
+    path = experiments_dir() / "ctrtnl" / "tiny.yaml"
+    cfg = model_config(resolve_language_dim(load_experiment(path).model, 384, None, "sentence", str(path)))
+    return (build_model(cfg), build_info(cfg), experiments_dir() / "ctrtnl" / "track.yaml",
+            ["--set", "tracker.threshold=-3.0"])
+
+
+@pytest.fixture(scope="module")
+def grounding_run(tmp_path_factory):
+    """A tiny grounding model retrained for 2 steps through ``asearch retrain`` on 4 synthetic videos."""
+    from asearch.cli import main
+    from asearch.data.synthetic import generate_benchmark
 
     torch.set_num_threads(1)
-    root = generate_benchmark(tmp_path / "synth", videos=4, frames=4, size=96, seed=0, distractors=0)
-    out = tmp_path / "grd"
+    tmp = tmp_path_factory.mktemp("grounding")
+    root = generate_benchmark(tmp / "synth", videos=4, frames=4, size=96, seed=0, distractors=0)
+    out = tmp / "grd"
     sets = [f"data.datasets.0.root={root}", "train.steps=2", "train.batch_size=2", "train.device=cpu"]
     assert main(["retrain", "--config", str(TINY), "--out", str(out), "--no-progress",
                  *[a for kv in sets for a in ("--set", kv)]]) == 0
-    ckpt = out / "checkpoints" / "latest.pt"
-    # a tiny VLT_SCAR tracker (fixed random subnet, untrained: the test is about the plumbing)
-    vcfg = dict(name="vlt_scar", template_size=63, search_size=127, neck={"channels": 32, "center_size": 7},
-                head={"num_convs": 2, "gn_groups": 8}, supernet={"width_mult": 0.25, "language_dim": 384},
-                genome=[[0] * 20, [0] * 20, [0] * 4, [0] * 4])
-    torch.manual_seed(0)
-    tracker = tmp_path / "vlt_scar.pt"
-    torch.save({"model": build_model(vcfg, pretrained=False).state_dict(), "build_info": build_info(vcfg)}, tracker)
-    results = tmp_path / "results" / "vlt_scar_nl"
-    args = ["track", "--checkpoint", str(tracker), "--config", str(experiments_dir() / "vlt_scar" / "track.yaml"),
-            "--dataset", "synthetic", "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2",
-            "--no-progress", "--set", "device=cpu", "--set", "tracker.min_size=4"]
-    assert main(args + ["--init", "language"]) == 2                  # no --grounding: a named error
-    assert main(args + ["--init", "language", "--grounding", str(ckpt)]) == 0
-    seqs = list(build_dataset("synthetic", root=root, split="all"))
+    return root, out / "checkpoints" / "latest.pt"
+
+
+@pytest.mark.parametrize("family", ["vlt_scar", "ctrtnl"])
+def test_track_init_language_and_evaluate(family, grounding_run, tmp_path):
+    """``asearch track --init language --grounding CKPT`` with VLT_SCAR and with CTRTNL (NL setting): row 1 of
+    every results file is the grounding model's box, then ``asearch evaluate --first-frame predicted``."""
+    from asearch.cli import main
+    from asearch.data.registry import build_dataset
+    from asearch.evaluation.results import read_results
     from trackers.grounding import load_grounding
 
+    torch.set_num_threads(1)
+    root, ckpt = grounding_run
+    torch.manual_seed(0)
+    model, info, track_yaml, extra = {"vlt_scar": _tiny_vlt_scar, "ctrtnl": _tiny_ctrtnl}[family]()
+    tracker = tmp_path / f"{family}.pt"
+    torch.save({"model": model.state_dict(), "build_info": info}, tracker)
+    results = tmp_path / "results" / f"{family}_nl"
+    args = ["track", "--checkpoint", str(tracker), "--config", str(track_yaml), "--dataset", "synthetic",
+            "--root", str(root), "--split", "all", "--out", str(results), "--batch", "2", "--no-progress",
+            "--set", "device=cpu", "--set", "tracker.min_size=4", *extra]
+    assert main(args + ["--init", "language"]) == 2                  # no --grounding: a named error
+    assert main(args + ["--init", "language", "--grounding", str(ckpt)]) == 0
     grounding = load_grounding(ckpt)
-    for seq in seqs:
+    for seq in build_dataset("synthetic", root=root, split="all"):
         res = read_results(results, seq.name)
         assert res.shape == (4, 4) and np.all(np.isfinite(res))
         assert np.allclose(res[0], grounding(seq), atol=1e-3)        # row 1 is the predicted box, not the GT
@@ -97,7 +125,7 @@ def test_retrain_then_track_init_language_with_vlt_scar_and_evaluate(tmp_path):
     assert main(["evaluate", "--results", str(results), "--dataset", "synthetic", "--root", str(root),
                  "--split", "all", "--out", str(ev), "--first-frame", "predicted"]) == 0
     data = json.loads((ev / "results.json").read_text())
-    assert 0.0 <= data["trackers"]["vlt_scar_nl"]["suc"] <= 1.0
+    assert 0.0 <= data["trackers"][f"{family}_nl"]["suc"] <= 1.0
 
 
 def test_paper_recipe_is_transvgs_and_its_model_builds_at_paper_size_on_meta():
