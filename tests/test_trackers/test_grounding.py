@@ -10,6 +10,7 @@ import torch
 from asearch.config import experiments_dir
 
 TINY = experiments_dir() / "grounding" / "tiny.yaml"
+GROUNDING_MARGIN = 0.02  # mean first-frame IoU over the centred box's (measured: see the outcome test's docstring)
 
 
 def test_tiny_model_gives_one_normalised_box_per_image():
@@ -157,3 +158,41 @@ def test_paper_recipe_is_transvgs_and_its_model_builds_at_paper_size_on_meta():
     assert model.visual_side == 20 and model.vl_pos.shape == (1, 1 + 400 + 40, 256)
     assert sum(p.numel() for p in model.text.parameters()) == 108_891_648
     assert len(model.vl.layers) == 6 and len(model.visual_encoder.layers) == 6
+
+
+@pytest.mark.outcome
+def test_tiny_grounding_beats_a_centred_box_on_first_frames(tmp_path, outcome):
+    """Issue 24: a tiny grounding model trained on the synthetic benchmark's first frames (60 videos of 2 frames,
+    200 steps) gives test-split first-frame boxes with a mean IoU above that of a centred box of the training
+    targets' mean size (the best box that ignores image and sentence), by more than GROUNDING_MARGIN.
+
+    Measured 2026-12-08 (``python benchmarks/outcome_margins.py -k centred --seeds 0 1 2 --threads 1 2``; ~25 s per
+    run on one core): IoU gain 0.065 / 0.298 / 0.141 (seeds 0 / 1 / 2, 1 thread), 0.049 / 0.218 / 0.226 (2 threads);
+    the centred box scores 0.054. The smallest gain, 0.049 (seed 0 / 2 threads), is 2.45x the 0.02 asserted; seed 0
+    is the weak one at both thread counts (grounding IoU 0.10-0.12), so this tiny model is only modestly better than
+    the blind box there."""
+    from asearch.data.registry import build_dataset
+    from asearch.data.synthetic import generate_benchmark
+    from asearch.evaluation.metrics import iou
+    from asearch.training.recipes import build_experiment, load_experiment
+    from trackers.grounding import GroundingPredictor
+
+    root = generate_benchmark(tmp_path / "synth", videos=60, frames=2, size=96, seed=0, distractors=0)
+    cfg = load_experiment(TINY, [f"data.datasets.0.root={root}", "train.steps=200", "train.device=cpu",
+                                 "train.checkpoint_every=0", f"train.seed={outcome.seed}"])
+    exp = build_experiment(cfg, "retrain", out_dir=tmp_path / "run", progress=False)
+    exp.train()
+    predictor = GroundingPredictor(exp.model, missing="zero")
+    train = list(build_dataset("synthetic", root=root, split="train"))
+    test = list(build_dataset("synthetic", root=root, split="test"))
+    size = np.mean([seq.boxes[0][2:] for seq in train], axis=0)
+    predicted, centred, gt = [], [], []
+    for seq in test:
+        h, w = seq.frame(0).shape[:2]
+        predicted.append(predictor(seq))
+        centred.append([(w - size[0]) / 2, (h - size[1]) / 2, size[0], size[1]])
+        gt.append(seq.boxes[0])
+    model_iou = float(iou(np.array(predicted), np.array(gt)).mean())
+    centred_iou = float(iou(np.array(centred), np.array(gt)).mean())
+    outcome.check("first-frame IoU over the centred box", model_iou - centred_iou, GROUNDING_MARGIN,
+                  f"IoU grounding {model_iou:.3f}, centred box {centred_iou:.3f} on {len(test)} test videos")
