@@ -13,7 +13,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from asearch.errors import ConfigError
 
-__all__ = ["language_dim_key", "get_language_dim", "resolve_language_dim"]
+__all__ = ["language_dim_key", "get_language_dim", "resolve_language_dim", "build_token_text"]
 
 
 def language_dim_key(model: Mapping[str, Any]) -> Optional[str]:
@@ -100,3 +100,24 @@ def resolve_language_dim(model: Mapping[str, Any], width: Optional[int], encoder
             f"to {int(width)}")
     _set(out, key, int(width))
     return out
+
+
+def build_token_text(text_cfg: Any, family: str, pretrained: bool = True, text_config: Any = None) -> Any:
+    """The token language model of a family that reads word tokens (PJVLT, SATracker, COST, CTRTNL, grounding):
+    a :class:`~asearch.language.TokenTextEncoder` from the model's ``text`` section (``encoder``, ``trainable``,
+    ``max_length``; ``width`` checked against the encoder: a mismatch is a ``ConfigError`` naming both). With
+    ``pretrained`` and no ``text_config`` its weights load and the training run's init report notes them;
+    ``text_config`` (a ``transformers`` config) builds it randomly initialised without any file (``meta`` checks)."""
+    from asearch.language import TokenTextEncoder
+
+    t = text_cfg
+    text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
+                            pretrained=pretrained and text_config is None, config=text_config)
+    if t.width is not None and int(t.width) != text.width:
+        raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
+                          f"{text.width}-d tokens ({family} reads word tokens: language.mode must be sentence)")
+    if pretrained and text_config is None:
+        from trackers.init_report import note_init
+
+        note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+    return text

@@ -281,22 +281,13 @@ def build_cost_model(cfg: COSTModelConfig, pretrained: bool = True, text_config:
     """Build ``cost``; ``pretrained`` loads ``resnet.pretrained`` and the language model's weights.
     ``text_config``: a ``transformers`` config (e.g. ``BertConfig()``) for a randomly initialised language model
     without any file (shape checks on ``meta``)."""
-    from asearch.language import TokenTextEncoder
     from trackers.backbones.resnet import resnet50
+    from trackers.language_width import build_token_text
 
     backbone = resnet50(cfg.resnet.width_mult, cfg.resnet.pretrained if pretrained else None, num_layers=3)
     fusion = FeatureFusionNetwork(cfg.d_model, cfg.nhead, cfg.num_fusion_layers, cfg.dim_feedforward, cfg.dropout)
     head = TransTHead(cfg.vl_dim, cfg.cls_layers, cfg.box_layers)
-    t = cfg.text
-    text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
-                            pretrained=pretrained and text_config is None, config=text_config)
-    if t.width is not None and int(t.width) != text.width:
-        raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
-                          f"{text.width}-d tokens (COST reads word tokens: language.mode must be sentence)")
-    if pretrained and text_config is None:
-        from trackers.init_report import note_init
-
-        note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+    text = build_token_text(cfg.text, "COST", pretrained, text_config)
     return COST(backbone, fusion, head, text, cfg)
 
 

@@ -307,21 +307,12 @@ def build_ctrtnl_model(cfg: CTRTNLModelConfig, pretrained: bool = True, text_con
     """Build ``ctrtnl``; ``pretrained`` loads ``resnet.pretrained`` (or the trained SiamRPN++ of
     ``local_checkpoint``) and the language model's weights. ``text_config``: a ``transformers`` config for a
     randomly initialised language model without any file (shape checks on ``meta``)."""
-    from asearch.language import TokenTextEncoder
+    from trackers.language_width import build_token_text
 
     local = build_siamrpnpp(cfg, pretrained and not cfg.local_checkpoint)
     if pretrained and cfg.local_checkpoint:
         _load_local(local, cfg.local_checkpoint)
-    t = cfg.text
-    text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
-                            pretrained=pretrained and text_config is None, config=text_config)
-    if t.width is not None and int(t.width) != text.width:
-        raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
-                          f"{text.width}-d tokens (CTRTNL reads word tokens: language.mode must be sentence)")
-    if pretrained and text_config is None:
-        from trackers.init_report import note_init
-
-        note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+    text = build_token_text(cfg.text, "CTRTNL", pretrained, text_config)
     c, a, s = int(cfg.neck.channels), cfg.adars, cfg.tsr
     adars = AdaRS(c, text.width, a.slots, a.parts, a.local_prototypes, a.reduction)
     selector = ProposalSelector(c, text.width, s.layers, s.heads, s.ffn, cfg.pool_size, float(local.stride),

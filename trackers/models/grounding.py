@@ -168,21 +168,12 @@ class TransVG(nn.Module):
 def build_grounding_model(cfg: GroundingModelConfig, pretrained: bool = True, text_config: Any = None) -> TransVG:
     """Build ``grounding``; ``pretrained`` loads ``resnet.pretrained`` and the language model's weights;
     ``text_config``: a ``transformers`` config for a randomly initialised language model (no file)."""
-    from asearch.language import TokenTextEncoder
     from trackers.backbones.resnet import resnet50
+    from trackers.language_width import build_token_text
 
     backbone = resnet50(cfg.resnet.width_mult, cfg.resnet.pretrained if pretrained else None,
                         num_layers=cfg.resnet_layers)
-    t = cfg.text
-    text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
-                            pretrained=pretrained and text_config is None, config=text_config)
-    if t.width is not None and int(t.width) != text.width:
-        raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
-                          f"{text.width}-d tokens (the grounding model reads word tokens: language.mode sentence)")
-    if pretrained and text_config is None:
-        from trackers.init_report import note_init
-
-        note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+    text = build_token_text(cfg.text, "the grounding model", pretrained, text_config)
     return TransVG(backbone, text, cfg)
 
 

@@ -201,23 +201,14 @@ def build_pjvlt_model(cfg: PJVLTModelConfig, pretrained: bool = True, text_confi
     """Build ``pjvlt``; ``pretrained`` loads ``vit.pretrained`` and the language model's weights (a rebuild from a
     checkpoint reads only its config and tokenizer). ``text_config``: a ``transformers`` config (e.g.
     ``BertConfig()``) for a randomly initialised language model without any file (shape checks on ``meta``)."""
-    from asearch.language import TokenTextEncoder
+    from trackers.language_width import build_token_text
 
     v = cfg.vit
     vit = VisionTransformerCE(v.patch_size, v.dim, v.depth, v.heads, v.mlp_ratio, True, v.drop_path,
                               cfg.template_size, cfg.search_size, [], 1.0, v.ce_template_range)
     if pretrained and v.pretrained:
         load_vit_weights(vit, v.pretrained)
-    t = cfg.text
-    text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
-                            pretrained=pretrained and text_config is None, config=text_config)
-    if t.width is not None and int(t.width) != text.width:
-        raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
-                          f"{text.width}-d tokens (PJVLT reads word tokens: language.mode must be sentence)")
-    if pretrained and text_config is None:
-        from trackers.init_report import note_init
-
-        note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+    text = build_token_text(cfg.text, "PJVLT", pretrained, text_config)
     return PJVLT(vit, text, CenterHead(v.dim, cfg.head.channels), cfg.fusion)
 
 

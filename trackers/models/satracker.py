@@ -318,18 +318,9 @@ def build_satracker_model(cfg: SATrackerModelConfig, pretrained: bool = True, te
         note_init(cvt, "CvT backbone", c.pretrained, load_cvt_weights(cvt, c.pretrained))
     text = None
     if cfg.sam:
-        from asearch.language import TokenTextEncoder
+        from trackers.language_width import build_token_text
 
-        t = cfg.text
-        text = TokenTextEncoder(t.encoder, trainable=t.trainable, max_length=t.max_length,
-                                pretrained=pretrained and text_config is None, config=text_config)
-        if t.width is not None and int(t.width) != text.width:
-            raise ConfigError(f"model.text.width is {t.width}, but language.encoder {text.model_id!r} gives "
-                              f"{text.width}-d tokens (SATracker reads word tokens: language.mode must be sentence)")
-        if pretrained and text_config is None:
-            from trackers.init_report import note_init
-
-            note_init(text, "text encoder", text.model_id, len(text.state_dict()))
+        text = build_token_text(cfg.text, "SATracker", pretrained, text_config)
     n = cfg.neck
     neck = None
     if n.enabled:
