@@ -76,3 +76,18 @@ def tiny_cli_run(tmp_path, check_track_results):
         return load_checkpoint(out / "checkpoints" / "latest.pt"), out
 
     return run
+
+
+@pytest.fixture
+def tiny_words():
+    """``(words 2×12×32, mask 2×12)``: the tokens of "the red car on the left" and "a dog" from a randomly
+    initialised one-layer BERT of width 32 (``TokenTextEncoder(config=...)``, no file), seeded 0."""
+    from transformers import BertConfig
+
+    from asearch.language import TokenTextEncoder
+
+    torch.manual_seed(0)
+    text = TokenTextEncoder(config=BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                              intermediate_size=64), max_length=12)
+    ids, mask = text.tokenize(["the red car on the left", "a dog"])
+    return text(ids, mask)

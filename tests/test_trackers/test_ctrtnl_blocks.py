@@ -131,17 +131,11 @@ def test_alignment_similarity_eq19():
     assert m.shape == (3, 3) and torch.allclose(m.diagonal(), torch.full((3,), 2.0), atol=1e-6)
 
 
-def test_adars_end_to_end_with_the_token_encoder():
-    from transformers import BertConfig
-
-    from asearch.language import TokenTextEncoder
+def test_adars_end_to_end_with_the_token_encoder(tiny_words):
     from trackers.ops import prroi_pool2d
 
+    words, mask = tiny_words
     torch.manual_seed(0)
-    text = TokenTextEncoder(config=BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                                              intermediate_size=64), max_length=12)
-    ids, mask = text.tokenize(["the red car on the left", "a dog"])
-    words, mask = text(ids, mask)
     feat = torch.randn(2, 32, 16, 16)
     boxes = torch.tensor([[0, 1.0, 1.0, 7.0, 9.0], [0, 4.0, 3.0, 12.0, 10.0], [0, 0.5, 8.0, 6.0, 15.0],
                           [1, 2.0, 2.0, 9.0, 9.0], [1, 6.0, 1.0, 14.0, 8.0], [1, 3.0, 7.5, 10.0, 15.5]])
