@@ -239,12 +239,9 @@ def _train_subnet(task: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _trainable(config: Dict[str, Any]) -> Dict[str, Any]:
-    # Ray Tune starts each trial in its own trial folder; relative paths of the command line and of the recipe
-    # (fitness.validation.root, retrain overrides) mean the driver's working directory, so go back there when it
-    # exists on this node (on another node of a cluster, paths must be absolute anyway)
-    cwd = config["task"].get("cwd")
-    if cwd and os.path.isdir(cwd):
-        os.chdir(cwd)
+    from asearch.search.ray_search import enter_driver_dir
+
+    enter_driver_dir(config["task"].get("cwd"))  # relative paths (fitness.validation.root, overrides) resolve
     res = train_subnet(config["task"])
     return {f"suc_{k}": v["suc"] for k, v in res.items()}
 

@@ -29,8 +29,8 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from asearch.search.evolution import EvolutionSearch, RayConfig, SearchError
 
-__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial", "check_resources", "resolve_resources",
-           "AUTO_GPU_FRACTION"]
+__all__ = ["GenerationSearcher", "init_ray", "run_tune", "score_trial", "enter_driver_dir", "check_resources",
+           "resolve_resources", "AUTO_GPU_FRACTION"]
 
 #: ``ray.gpus_per_trial: auto`` where CUDA is available: two candidates share a GPU (the paper search YAML's value)
 AUTO_GPU_FRACTION = 0.5
@@ -127,11 +127,17 @@ def score_trial(config: Dict[str, Any], fitness: Callable[..., Mapping[str, Any]
     return result
 
 
-def _trainable(config: Dict[str, Any], fitness: Any = None, threads: int = 1,
-               cwd: Optional[str] = None) -> Dict[str, Any]:
-    # Tune starts a trial in its own folder: relative paths of the command line mean the driver's directory
+def enter_driver_dir(cwd: Optional[str]) -> None:
+    """In a Tune trial, go back to the driver's working directory ``cwd`` when it exists on this node: Tune starts
+    each trial in its own folder, and relative paths of the command line (``fitness.validation.root=data``) mean
+    the driver's directory (on another node of a cluster they must be absolute anyway)."""
     if cwd and os.path.isdir(cwd):
         os.chdir(cwd)
+
+
+def _trainable(config: Dict[str, Any], fitness: Any = None, threads: int = 1,
+               cwd: Optional[str] = None) -> Dict[str, Any]:
+    enter_driver_dir(cwd)
     return score_trial(config, fitness, threads)
 
 
