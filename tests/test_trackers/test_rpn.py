@@ -213,6 +213,7 @@ def test_tracker_decodes_the_peak_anchor_by_hand():
     assert out["score"] == pytest.approx(score) and out["pscore"] == pytest.approx(penalty * score, rel=1e-5)
     assert len(out["proposals"]) == 3 and out["proposal_scores"][0] == pytest.approx(penalty * score, rel=1e-5)
     np.testing.assert_allclose(out["proposals"][0], [cx - 20 / s, cy - 16 / s, 40 / s, 32 / s], rtol=1e-5)
+    np.testing.assert_allclose(out["proposal_crop_boxes"][0], [79 - 20, 79 - 16, 79 + 20, 79 + 16], rtol=1e-5)
     assert out["proposal_scores"][1] < 1e-3
 
 

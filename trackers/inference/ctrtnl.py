@@ -106,16 +106,13 @@ class CTRTNLTracker(TokenLanguageMixin, RPNTracker):
 
     def postprocess(self, outputs: Dict[str, torch.Tensor], crops: List[Dict[str, Any]],
                     videos: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-        centers = [v["center"].copy() for v in videos]          # the crops' centres, before SiamRPN++ moves them
         results = super().postprocess(outputs, crops, videos)
-        half = (self.model.search_size - 1) / 2.0
-        image_xyxy, crop_xyxy = [], []
-        for r, c, crop in zip(results, centers, crops):
+        image_xyxy = []
+        for r in results:
             p = np.asarray(r["proposals"], dtype=np.float64).reshape(-1, 4)    # image x, y, w, h
             image_xyxy.append(np.concatenate([p[:, :2], p[:, :2] + p[:, 2:]], 1))
-            tl = (p[:, :2] - c) * crop["scale"] + half                        # inverse of RPNTracker.to_image
-            crop_xyxy.append(np.concatenate([tl, tl + p[:, 2:] * crop["scale"]], 1))
-        boxes = torch.tensor(np.stack(crop_xyxy), dtype=torch.float32, device=self.device)
+        boxes = torch.tensor(np.stack([np.asarray(r["proposal_crop_boxes"], dtype=np.float64).reshape(-1, 4)
+                                       for r in results]), dtype=torch.float32, device=self.device)
         scores = self.model.score_proposals(outputs["features"].float(), boxes,
                                             self._batched_state["text"])["scores"].float().cpu()
         for i, (r, video, crop) in enumerate(zip(results, videos, crops)):

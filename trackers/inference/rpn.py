@@ -17,8 +17,8 @@ Per frame and video (pysot ``pysot/tracker/siamrpn_tracker.py``; hyperparameters
    chosen size; clipped to the image (centre inside it, sides in ``[min_size, image side]``; pysot: 10).
 
 The ``topk`` proposals of every frame, the boxes with the highest ``pscore`` (after the penalty, before the window)
-in image ``x, y, w, h`` with those scores, are in the result dict under ``proposals`` and ``proposal_scores``: the
-input of CTRTNL's retrieval switch (paper 004).
+in image ``x, y, w, h`` with those scores, are in the result dict under ``proposals`` and ``proposal_scores``, and
+in search-crop ``x1, y1, x2, y2`` under ``proposal_crop_boxes``: the input of CTRTNL's retrieval switch (paper 004).
 
 Defaults: pysot's released ``siamrpn_r50_l234_dwxcorr`` values (VOT: penalty_k 0.05, window_influence 0.42, lr
 0.38); ``experiments/siamrpnpp/track*.yaml`` hold the per-benchmark sets.
@@ -113,6 +113,8 @@ class RPNTracker(SiamCARTracker):
             proposals = self.to_image(video, crops[i], top_boxes[i])           # before the state moves
             proposals[:, :2] -= proposals[:, 2:] / 2
             box = self.move(video, crops[i], (cx_c, cy_c, w_c, h_c), pen * sc * cfg.lr)
+            crop_xyxy = np.concatenate([top_boxes[i][:, :2] - top_boxes[i][:, 2:] / 2,
+                                        top_boxes[i][:, :2] + top_boxes[i][:, 2:] / 2], axis=1)
             results.append({"box": box, "score": sc, "pscore": ps, "proposals": proposals.tolist(),
-                            "proposal_scores": top_scores[i].tolist()})
+                            "proposal_scores": top_scores[i].tolist(), "proposal_crop_boxes": crop_xyxy.tolist()})
         return results
