@@ -164,3 +164,41 @@ closed loop's SUC moves with the thread count)."""
     assert [(r["mode"], r["repeats"]) for r in rows] == [("ope", 1), ("open_loop", 1)]
     assert rows[0]["supernet_suc"] == [float(r["supernet_suc"]) for r in _rows(out)]  # the rank run's own fitness
     assert "| open_loop | 1 |" in capsys.readouterr().out
+
+
+def _write_rank_csv(folder: Path, rows) -> Path:
+    """A rank.csv of ``(genome, supernet SUC, stand-alone SUC)`` rows, as ``asearch rank`` writes it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "rank.csv", "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "supernet_suc", "supernet_suc_std", "standalone_scratch", "standalone_inherited", "flops",
+                    "params", "seconds", "genome"])
+        for i, (genome, sup, sa) in enumerate(rows):
+            w.writerow([i, sup, 0.0, sa, "", 1, 1, 1.0, json.dumps(genome)])
+    return folder
+
+
+def test_rank_truth_noise_worked_example(tmp_path, load_benchmark_script, capsys):
+    """benchmarks/rank_truth_noise.py on two hand-made runs of 3 subnets (matched by genome, listed in another order
+    in the second run). Seed 0 stand-alone 0.1, 0.2, 0.3; seed 1 0.3, 0.2, 0.1 (reversed: tau-b -1). The means are
+    all 0.2: nothing between subnets, so the between-subnet share is 1 - within / total with within = the mean of
+    the per-subnet variances (0.02, 0, 0.02: 0.04 / 3) and total = the variance of the 6 values (0.04 / 5) = -2/3."""
+    g = [[[0]], [[1]], [[2]]]
+    a = _write_rank_csv(tmp_path / "a", [(g[0], 0.1, 0.1), (g[1], 0.2, 0.2), (g[2], 0.3, 0.3)])
+    b = _write_rank_csv(tmp_path / "b", [(g[2], 0.9, 0.1), (g[0], 0.9, 0.3), (g[1], 0.9, 0.2)])
+    gen = load_benchmark_script("rank_truth_noise")
+    mod = next(gen)
+    try:
+        assert mod.main(["--rank", str(a), str(b), "--bootstrap", "50", "--out", str(tmp_path / "n.json")]) == 0
+    finally:
+        next(gen, None)
+    res = json.loads((tmp_path / "n.json").read_text())
+    assert res["standalone"] == [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]]
+    assert res["pairs"]["a vs b"]["kendall_tau_b"]["value"] == pytest.approx(-1.0)
+    assert res["between_share"] == pytest.approx(1 - (0.04 / 3) / (0.04 / 5))
+    assert res["seed_std_mean"] == pytest.approx(np.sqrt(0.04 / 3))
+    assert res["supernet_vs_mean"]["own fitness"]["kendall_tau_b"]["value"] is None  # the seed means are all tied
+    assert "a vs b" in capsys.readouterr().out
+    _write_rank_csv(tmp_path / "c", [(g[0], 0.1, 0.1), (g[1], 0.2, 0.2), ([[3]], 0.3, 0.3)])
+    with pytest.raises(ValueError, match="same subnets"):
+        mod.truth_noise([mod.read_rank(a), mod.read_rank(tmp_path / "c")], ["a", "c"])
