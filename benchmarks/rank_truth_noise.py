@@ -3,7 +3,7 @@ differ only in the retraining seed (``--set retrain.overrides.seed=S``), compare
 
 ``asearch rank`` measures the supernet's order against one stand-alone training per subnet. If that training's own
 seed reorders the subnets, no fitness can be shown to predict it. For each pair of runs this prints Kendall τ-b and
-Spearman ρ between their stand-alone SUCs (:func:`asearch.search.rank.rank_statistics`: bootstrap 95 % intervals),
+Spearman ρ between their stand-alone SUCs (:func:`asearch.search.rank_stats.rank_statistics`: bootstrap 95 % intervals),
 the per-subnet spread over the seeds against the spread between subnets (the seed std, and the share of the
 variance that is between subnets: ``1 - mean within-subnet variance / total variance``), and the supernet's τ-b and
 ρ against the mean over seeds, for the run's own fitness and for every variant a ``rank_fitness.py`` run cached in
@@ -49,7 +49,7 @@ def truth_noise(runs: Sequence[Dict[str, Dict[str, float]]], names: Sequence[str
                 fitness: Dict[str, Sequence[float]] | None = None, resamples: int = 2000) -> Dict[str, Any]:
     """The comparison of runs of :func:`read_rank` (matched by genome, in the first run's order); ``fitness``:
     extra supernet score lists (``{name: scores in the first run's order}``) to correlate with the seed mean."""
-    from asearch.search.rank import rank_statistics
+    from asearch.search.rank_stats import rank_statistics
 
     genomes = list(runs[0])
     for name, run in zip(names[1:], runs[1:]):
