@@ -172,6 +172,17 @@ def test_the_unpickler_allows_plain_data_only(tmp_path, payload, what):
         load_plain_pickle(path)
     path.write_bytes(pickle.dumps([{"a": (1, 2.5, True, None, "s")}], protocol=0))
     assert load_plain_pickle(path) == [{"a": (1, 2.5, True, None, "s")}]
+    # Python 2 pickles: str (SHORT_BINSTRING) decoded as UTF-8, long (LONG1); __builtin__.unicode allowed, set not
+    path.write_bytes(b"\x80\x02]q\x00(U\x03abcq\x01U\x02\xc3\xa9q\x02\x8a\x01\x05e.")
+    assert load_plain_pickle(path) == ["abc", "\u00e9", 5]
+    path.write_bytes(b"\x80\x02c__builtin__\nunicode\nq\x00U\x01xq\x01\x85q\x02Rq\x03.")
+    assert load_plain_pickle(path) == "x"
+    path.write_bytes(b"\x80\x02c__builtin__\nset\nq\x00]q\x01K\x01a\x85q\x02Rq\x03.")
+    with pytest.raises(DataError, match="global '__builtin__.set'"):
+        load_plain_pickle(path)
+    path.write_bytes(b"\x80\x02U\x02\xff\xfeq\x00.")                 # a Python 2 str that is not UTF-8
+    with pytest.raises(DataError, match="not UTF-8"):
+        load_plain_pickle(path)
     path.write_bytes(b"\x80\x02]q\x00(K\x01")                    # truncated
     with pytest.raises(DataError, match="not a readable pickle"):
         load_plain_pickle(path)
@@ -210,6 +221,8 @@ def _bad(tmp_path, ref_edit=None, ann_edit=None):
     (lambda r: r[0].update(ann_id=999), None, r"refs\(unc\)\.p, field refs\[0\]\.ann_id: ann_id 999 is not"),
     (lambda r: r[0].update(image_id=2), None, r"field refs\[0\]\.image_id: annotation 100 is on image 1"),
     (lambda r: r[1].pop("sentences"), None, r"field refs\[1\]\.sentences: a ref needs the key 'sentences'"),
+    (lambda r: r[2].update(ann_id=[102]), None, r"field refs\[2\]\.ann_id: an id must be an integer or a string"),
+    (lambda r: r[2].update(ann_id=100), None, r"field refs\[2\]\.image_id: annotation 100 is on image 1"),
     (lambda r: r[1].update(ref_id=10), None, r"field refs\[1\]\.ref_id: ref_id 10 already used by refs\[0\]"),
     (lambda r: r[0]["sentences"].append({"tokens": []}), None, r"field refs\[0\]\.sentences\[2\]: .*'sent' or 'raw'"),
     (None, lambda a: a[0].update(bbox=[8.0, math.nan, 12.0, 9.0]), r"instances\.json, field annotations\[0\]\.bbox: "
@@ -218,9 +231,10 @@ def _bad(tmp_path, ref_edit=None, ann_edit=None):
     (None, lambda a: a[0].update(bbox=[8.0, 6.0, 12.0]), r"field annotations\[0\]\.bbox: bbox must be 4 numbers"),
 ])
 def test_bad_input_names_the_file_and_the_field(tmp_path, ref_edit, ann_edit, match):
+    """Every ref is checked, also those of other splits (refs[1] is testA, refs[2] val: the split read is train)."""
     root = _bad(tmp_path, ref_edit, ann_edit)
     with pytest.raises(DataError, match=match):
-        build_dataset("refcoco", root=root, split="all")
+        build_dataset("refcoco", root=root, split="train")
 
 
 def test_refs_without_sentences_or_with_an_empty_box_warn_and_are_skipped(tmp_path):

@@ -24,9 +24,10 @@ the number of expressions. The pickle is untrusted input: it is read with
 Bad input: a missing annotation or image folder, or a missing refs / instances file, is a :class:`DataError` that
 says what to put where; so are a refs file that is not a list of ref objects, a ref without one of the keys above,
 a duplicate ``ref_id``, an ``ann_id`` that is not in instances.json (or whose image is not the ref's), an image
-that is not in instances.json, and a box that is not 4 finite numbers >= 0. A ref with no usable sentence (an
-empty list, or blank ones) and a box of zero width or height give one :class:`DataWarning` per file (count and
-first ``ref_id``) and are skipped: both occur in otherwise good data, and the rest trains.
+that is not in instances.json, an id that is not an integer or a string, and a box that is not 4 finite numbers
+>= 0 (every ref is checked, whatever the split). A ref of the split with no usable sentence (an empty list, or
+blank ones) and one with a box of zero width or height give one :class:`DataWarning` per kind (count and first
+``ref_id``) and are skipped: both occur in otherwise good data, and the rest trains.
 """
 from __future__ import annotations
 
@@ -120,6 +121,13 @@ def _box(bbox: Any, path: Path, field: str) -> List[float]:
     return box
 
 
+def _check_id(value: Any, path: Path, field: str) -> Any:
+    """An id as the files give it (an integer or a string), else DataError."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise DataError(f"an id must be an integer or a string, got {value!r}", path=path, field=field)
+    return value
+
+
 def _read_instances(path: Path) -> Tuple[Dict[Any, Dict[str, Any]], Dict[Any, str], Dict[Any, str], Dict[Any, int]]:
     """Annotations by id, image file names by id, category names by id, and each annotation's index in the file."""
     if not path.is_file():
@@ -138,19 +146,48 @@ def _read_instances(path: Path) -> Tuple[Dict[Any, Dict[str, Any]], Dict[Any, st
     for i, im in enumerate(data["images"]):
         if not isinstance(im, dict) or "id" not in im or not isinstance(im.get("file_name"), str):
             raise DataError("an image needs 'id' and 'file_name'", path=path, field=f"images[{i}]")
-        images[im["id"]] = im["file_name"]
+        images[_check_id(im["id"], path, f"images[{i}].id")] = im["file_name"]
     anns: Dict[Any, Dict[str, Any]] = {}
     index: Dict[Any, int] = {}
     for i, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict) or "id" not in ann or "image_id" not in ann or "bbox" not in ann:
             raise DataError("an annotation needs 'id', 'image_id' and 'bbox'", path=path, field=f"annotations[{i}]")
-        anns[ann["id"]] = ann
-        index[ann["id"]] = i
+        ann_id = _check_id(ann["id"], path, f"annotations[{i}].id")
+        _check_id(ann["image_id"], path, f"annotations[{i}].image_id")
+        anns[ann_id] = ann
+        index[ann_id] = i
     categories: Dict[Any, str] = {}
     for i, cat in enumerate(data.get("categories") or []):
-        if isinstance(cat, dict) and "id" in cat and isinstance(cat.get("name"), str):
+        if isinstance(cat, dict) and isinstance(cat.get("id"), (int, str)) and isinstance(cat.get("name"), str):
             categories[cat["id"]] = cat["name"]
     return anns, images, categories, index
+
+
+def _checked_ref(i: int, ref: Dict[str, Any], anns: Dict[Any, Dict[str, Any]], images: Dict[Any, str],
+                 ann_index: Dict[Any, int], refs_path: Path, inst_path: Path
+                 ) -> Tuple[Any, Dict[str, Any], List[float], List[str]]:
+    """``refs[i]`` checked against instances.json: its ``ref_id``, annotation, box and non-blank sentences;
+    DataError naming the file and the field of the first problem (module doc)."""
+    field = f"refs[{i}]"
+    missing = [k for k in _REF_KEYS if k not in ref]
+    if missing:
+        raise DataError(f"a ref needs the key '{missing[0]}'", path=refs_path, field=f"{field}.{missing[0]}")
+    ref_id, ann_id, image_id = (_check_id(ref[k], refs_path, f"{field}.{k}") for k in ("ref_id", "ann_id", "image_id"))
+    if not isinstance(ref["split"], str):
+        raise DataError(f"split must be text, got {ref['split']!r}", path=refs_path, field=f"{field}.split")
+    if ann_id not in anns:
+        raise DataError(f"ann_id {ann_id!r} is not an annotation id of {inst_path} (refs and instances.json of "
+                        "different datasets?)", path=refs_path, field=f"{field}.ann_id")
+    ann = anns[ann_id]
+    if ann["image_id"] != image_id:
+        raise DataError(f"annotation {ann_id!r} is on image {ann['image_id']!r} in {inst_path}, the ref says image "
+                        f"{image_id!r}", path=refs_path, field=f"{field}.image_id")
+    if image_id not in images:
+        raise DataError(f"image_id {image_id!r} (of annotation {ann_id!r}) is not an image id of this file",
+                        path=inst_path, field="images")
+    box = _box(ann["bbox"], inst_path, f"annotations[{ann_index[ann_id]}].bbox")
+    sentences = [text for text in _sentences(ref, refs_path, f"{field}.sentences") if text]
+    return ref_id, ann, box, sentences
 
 
 class RefCOCODataset(SequenceDataset):
@@ -220,41 +257,24 @@ class RefCOCODataset(SequenceDataset):
         no_sentence: List[Any] = []
         empty_box: List[Any] = []
         for i, ref in enumerate(refs):
-            field = f"refs[{i}]"
-            missing = [k for k in _REF_KEYS if k not in ref]
-            if missing:
-                raise DataError(f"a ref needs the key '{missing[0]}'", path=refs_path, field=f"{field}.{missing[0]}")
-            ref_id, ann_id, image_id = ref["ref_id"], ref["ann_id"], ref["image_id"]
+            ref_id, ann, box, sentences = _checked_ref(i, ref, anns, images, ann_index, refs_path, inst_path)
             if ref_id in seen:
                 raise DataError(f"ref_id {ref_id!r} already used by refs[{seen[ref_id]}]", path=refs_path,
-                                field=f"{field}.ref_id")
+                                field=f"refs[{i}].ref_id")
             seen[ref_id] = i
-            if not isinstance(ref["split"], str):
-                raise DataError(f"split must be text, got {ref['split']!r}", path=refs_path, field=f"{field}.split")
             splits_found.add(ref["split"])
-            if not split_matches(wanted, ref["split"]):
+            if not split_matches(wanted, ref["split"]):   # every ref is checked; those of the split are kept
                 continue
-            if ann_id not in anns:
-                raise DataError(f"ann_id {ann_id!r} is not an annotation id of {inst_path} (refs and instances.json "
-                                "of different datasets?)", path=refs_path, field=f"{field}.ann_id")
-            ann = anns[ann_id]
-            if ann["image_id"] != image_id:
-                raise DataError(f"annotation {ann_id!r} is on image {ann['image_id']!r} in {inst_path}, the ref says "
-                                f"image {image_id!r}", path=refs_path, field=f"{field}.image_id")
-            if image_id not in images:
-                raise DataError(f"image_id {image_id!r} is not an image id of this file", path=inst_path,
-                                field="images")
-            box = _box(ann["bbox"], inst_path, f"annotations[{ann_index[ann_id]}].bbox")
-            sentences = [s for s in _sentences(ref, refs_path, f"{field}.sentences") if s]
             if not sentences:
                 no_sentence.append(ref_id)
                 continue
             if box[2] <= 0 or box[3] <= 0:
                 empty_box.append(ref_id)
                 continue
-            frame = str(self.image_dir / images[image_id])
-            category = categories.get(ref.get("category_id", ann.get("category_id")))
-            meta = {"ref_id": ref_id, "ann_id": ann_id, "image_id": image_id, "split": ref["split"],
+            frame = str(self.image_dir / images[ann["image_id"]])
+            category_id = ref.get("category_id", ann.get("category_id"))
+            category = categories.get(category_id) if isinstance(category_id, (int, str)) else None
+            meta = {"ref_id": ref_id, "ann_id": ann["id"], "image_id": ann["image_id"], "split": ref["split"],
                     "annotation_path": str(refs_path)}
             for k, sentence in enumerate(sentences):
                 name = f"ref{ref_id}_{k}"
