@@ -3,8 +3,10 @@
 :class:`GroundingDataset` draws, for each index, a source (by ratio) and a video of it that has a sentence (videos
 without one are skipped: a grounding model learns nothing from a box without its description), then its first frame
 (``frame: first``, the NL setting's frame: paper 004 initialises from the grounded first frame) or any frame with a
-visible target (``frame: any``). The whole frame is letterboxed to ``image_size`` (:func:`letterbox`, TransVG's
-resize of the long side and padding) and its box normalised to ``cx, cy, w, h`` in ``[0, 1]`` of that square.
+visible target (``frame: any``). Referring expressions (the ``refcoco`` reader: RefCOCO / RefCOCO+ / RefCOCOg, one
+one-frame sequence per expression) come through the same path as a video's first frame. The whole frame is
+letterboxed to ``image_size`` (:func:`letterbox`, TransVG's resize of the long side and padding) and its box
+normalised to ``cx, cy, w, h`` in ``[0, 1]`` of that square.
 Augmentation (TransVG §4.2 uses colour jitter and a horizontal flip that swaps *left* / *right* in the sentence):
 ``brightness`` / ``contrast`` factors and ``flip_prob`` with :func:`~asearch.data.augment.flip_words`.
 
@@ -150,8 +152,8 @@ def build_grounding_dataset(sources: Seq[Any], ratios: Seq[float], sampler: Mapp
     for ds in sources:
         if not getattr(ds, "has_language", True):
             raise ConfigError(f"data.datasets: '{getattr(ds, 'name', type(ds).__name__)}' has no sentences; the "
-                              "grounding model trains on readers with sentences only (lasot, tnl2k, otb99_lang, "
-                              "synthetic, ...)")
+                              "grounding model trains on readers with sentences only (refcoco, lasot, tnl2k, "
+                              "otb99_lang, synthetic, ...)")
     cfg = from_dict(GroundingSamplerConfig, dict(sampler), source="data.sampler", prefix="data.sampler.")
     return GroundingDataset(list(zip(sources, ratios)), cfg, model_cfg.image_size, seed=seed, length=length,
                             language_strategy=language.missing)

@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Type
 
 from asearch.config import dataset_root
 from asearch.data.datasets import (
-    COCODataset, GOT10kDataset, LaSOTDataset, LaSOTExtDataset, OTB99LangDataset, SequenceDataset,
+    COCODataset, GOT10kDataset, LaSOTDataset, LaSOTExtDataset, OTB99LangDataset, RefCOCODataset, SequenceDataset,
     SyntheticBenchmarkDataset, TNL2KDataset, TrackingNetDataset, VLSOT500Dataset, WebUAV3MDataset,
 )
 from asearch.data.datasets.base import AttributeSource, PathLike
@@ -29,6 +29,7 @@ DATASETS: Dict[str, Type[SequenceDataset]] = {
     "webuav3m": WebUAV3MDataset,
     "vl_sot500": VLSOT500Dataset,
     "coco": COCODataset,
+    "refcoco": RefCOCODataset,
     "synthetic": SyntheticBenchmarkDataset,
 }
 
@@ -63,7 +64,9 @@ def build_dataset(name: str, root: Optional[PathLike] = None, split: str = "test
         attributes: attribute-word annotation file (torch dict, CSV or JSON) or mapping.
         **kw: reader options, e.g. ``split_file`` (any reader), ``flags_dir`` (LaSOT, TNL2K), ``held_out``
             (``keep`` / ``exclude`` / ``only`` LaSOT's held-out validation videos), ``chunks`` (TrackingNet),
-            ``year`` / ``annotation_file`` (COCO). An option the reader does not take raises ConfigError.
+            ``year`` / ``annotation_file`` (COCO), ``dataset`` / ``split_by`` / ``annotation_dir`` / ``refs_file`` /
+            ``image_dir`` (refcoco: RefCOCO, RefCOCO+ or RefCOCOg). An option the reader does not take raises
+            ConfigError.
     """
     cls = dataset_class(name)
     params = inspect.signature(cls.__init__).parameters
