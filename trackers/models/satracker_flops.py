@@ -5,8 +5,12 @@
 multiply-accumulates (FLOPs / 2 of :class:`torch.utils.flop_counter.FlopCounterMode`: matrix products and
 convolutions; no norms, activations, softmax or additions) of each component on each side, split into linear /
 convolution operators and the batched products of attention (``Q K^T`` and ``A V``, which counters built on module
-hooks do not see). ``python -m trackers.models.satracker_flops`` prints the table for the paper-size model on the
-``meta`` device, with a few other ways of counting (README, SATracker section).
+hooks do not see). :func:`detailed_components` splits each CvT stage into CTE, convolutional projections,
+q / k / v / output linears, attention products, LayerNorms and MLP; :func:`count_breakdown` also returns the
+elements of norms, softmax, GELU and resampling and the conv-bias outputs, from which :func:`thop_style` rebuilds
+what a module-hook counter (thop, with or without CvT's / MixFormer's attention rule) would report.
+``python -m trackers.models.satracker_flops`` prints the detailed table for the paper-size model on the ``meta``
+device and :func:`conventions`: the other ways of counting and the what-ifs of the README (SATracker section).
 """
 from __future__ import annotations
 
