@@ -87,10 +87,12 @@ def detailed_components(model: SATracker) -> List[Tuple[str, torch.nn.Module]]:
 
 
 def count_breakdown(model: SATracker, text_length: int = 30, templates: int = 1,
-                    parts: Optional[List[Tuple[str, torch.nn.Module]]] = None) -> Tuple[List[Row], List[Row]]:
+                    parts: Optional[List[Tuple[str, torch.nn.Module]]] = None,
+                    text_per_template: bool = False) -> Tuple[List[Row], List[Row]]:
     """``(MAC rows, element rows)``: :func:`mac_breakdown`'s rows and, in the same form, the output elements of
     norms, softmax, GELU and resampling and the conv-bias outputs (:attr:`ComponentFlopCounter.elements`), on the
-    components ``parts`` (default :func:`components`)."""
+    components ``parts`` (default :func:`components`). ``text_per_template`` (what-if) keeps the BERT layers of
+    every extra template pass, as if the text were encoded again beside each template."""
     device = next(model.parameters()).device
     lang = None
     if model.text is not None:
@@ -114,7 +116,7 @@ def count_breakdown(model: SATracker, text_length: int = 30, templates: int = 1,
         for _ in range(templates - 1):
             with ComponentFlopCounter(parts) as counter:
                 extra = model.template(z, lang)
-            keep("template", counter, text=False)
+            keep("template", counter, text=text_per_template)
             state["kv"] = [[(torch.cat([a[0], b[0]], 2), torch.cat([a[1], b[1]], 2)) for a, b in zip(s, e)]
                            for s, e in zip(state["kv"], extra["kv"])]
         with ComponentFlopCounter(parts) as counter:
@@ -224,7 +226,10 @@ def conventions(text_length: int = 30) -> List[Tuple[str, float]]:
     norm_elems = sum(n for _, _, op, n in elems if op in NORMS)
     other_elems = sum(n for _, _, op, n in elems if op not in NORMS and op != "conv bias")
     two = count_breakdown(model, text_length, 2)
-    wide = count_breakdown(paper_size_variant(head_channels=384), text_length, 2)
+    wide_model = paper_size_variant(head_channels=384)
+    wide = count_breakdown(wide_model, text_length, 2)
+    two_text = count_breakdown(model, text_length, 2, text_per_template=True)
+    wide_text = count_breakdown(wide_model, text_length, 2, text_per_template=True)
     g = 1e9
     out = [
         ("check: our CvT-21 stages at 224, one image (CvT paper: 7.1)", cvt21_imagenet_macs() / g),
@@ -241,6 +246,8 @@ def conventions(text_length: int = 30) -> List[Tuple[str, float]]:
         ("MACs + 1 per norm element (fvcore-like norms)", (_total(rows) + norm_elems) / g),
         ("softmax, GELU, resampling elements (not in any count above)", other_elems / g),
         ("MACs, two templates (STARK-ST / MixFormer online template)", _total(two[0]) / g),
+        ("MACs, two templates, text encoded with each", _total(two_text[0]) / g),
+        ("thop + CvT rule, two templates, head 384, text with each", thop_style(*wide_text, True) / g),
     ]
     for n in (40, 64, 88):
         out.append((f"MACs, text of {n} tokens", _total(mac_breakdown(model, n)) / g))
