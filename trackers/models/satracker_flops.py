@@ -144,8 +144,9 @@ def thop_style(rows: List[Row], elems: List[Row], cvt_products: bool = False) ->
     """What a module-hook counter in the manner of thop reports for these rows: ``nn.Linear`` and ``nn.Conv2d``
     multiply-accumulates, one addition per conv-bias output, 2 per BatchNorm / LayerNorm element, nothing for the
     products written as ``@`` / ``einsum`` (:data:`ATTENTION_PRODUCTS`; GELU and functional softmax have no hook).
-    ``cvt_products`` adds the attention products of the CvT stages, as CvT's and MixFormer's own attention rule
-    for thop does (``T_Q * T_KV * dim`` twice per block); BERT's and SAM's products stay out."""
+    ``cvt_products`` adds the attention products of the CvT stages, as the attention rules of CvT (for a
+    ptflops-style counter) and MixFormer (for thop) do (``T_Q * T_KV * dim`` twice per block); BERT's and SAM's
+    products stay out."""
     total = sum(n for _, _, op, n in rows if op not in ATTENTION_PRODUCTS)
     total += sum(n for _, _, op, n in elems if op == "conv bias") + 2 * sum(n for _, _, op, n in elems if op in NORMS)
     if cvt_products:
@@ -196,7 +197,7 @@ def paper_size_variant(search_size: int = 320, head_channels: int = 256) -> SATr
 def cvt21_imagenet_macs(size: int = 224) -> float:
     """Multiply-accumulates of our CvT-21 stages on one ``size`` image (no class token, final norm or classifier),
     counted as :func:`mac_breakdown` counts (attention products included), on ``meta``: the check of our counting
-    against CvT's own (CvT-21 at 224: 7.1 GFLOPs, its attention rule counting one multiply-add as one FLOP)."""
+    against CvT's own (CvT-21: 7.1 GFLOPs at 224, 24.9 at 384; its attention rule counts a multiply-add once)."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from trackers.backbones.cvt import CvT, to_map
@@ -233,6 +234,7 @@ def conventions(text_length: int = 30) -> List[Tuple[str, float]]:
     g = 1e9
     out = [
         ("check: our CvT-21 stages at 224, one image (CvT paper: 7.1)", cvt21_imagenet_macs() / g),
+        ("check: our CvT-21 stages at 384, one image (CvT paper: 24.9)", cvt21_imagenet_macs(384) / g),
         ("MACs, products and convolutions (FlopCounterMode / 2; CvT's convention)", _total(rows) / g),
         ("FLOPs = 2 x MACs", 2 * _total(rows) / g),
         ("MACs without any attention product", _total(rows, True) / g),
