@@ -5,6 +5,10 @@ products and convolutions, 2 FLOPs per multiply-accumulate), so its total equals
 operator is charged to the innermost *component* (a named ``nn.Module``) whose method is on the Python call stack
 when the operator runs. That also catches products written as ``q @ k`` inside a module's own methods (attention
 scores), which module-hook counters never see. Works on the ``meta`` device (no memory, no compute).
+
+Beside the FLOPs it records, per component, the output elements of the operators that such counters weigh by element
+(:data:`ELEMENTWISE`: norms, softmax, GELU, bilinear resampling) and the outputs of convolutions with a bias
+(``"conv bias"``: thop counts one addition per output), so other conventions can be rebuilt from one pass.
 """
 from __future__ import annotations
 
@@ -16,10 +20,14 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["ComponentFlopCounter", "UNATTRIBUTED"]
+__all__ = ["ComponentFlopCounter", "ELEMENTWISE", "UNATTRIBUTED"]
 
 #: the component name of operators run outside every named component
 UNATTRIBUTED = "unattributed"
+
+#: operators whose output elements :attr:`ComponentFlopCounter.elements` records
+ELEMENTWISE = ("aten.native_layer_norm", "aten.native_batch_norm", "aten._native_batch_norm_legit_no_training",
+               "aten._softmax", "aten.gelu", "aten.upsample_bilinear2d")
 
 
 class ComponentFlopCounter(TorchDispatchMode):
@@ -40,6 +48,8 @@ class ComponentFlopCounter(TorchDispatchMode):
                 self._owner[id(m)] = name
         self._formulas = FlopCounterMode().flop_registry
         self.counts: Dict[Tuple[str, str], int] = defaultdict(int)
+        #: ``(component, operator) -> output elements`` of :data:`ELEMENTWISE` operators and ``"conv bias"``
+        self.elements: Dict[Tuple[str, str], int] = defaultdict(int)
 
     def _component(self) -> str:
         frame = sys._getframe(2)
@@ -55,8 +65,14 @@ class ComponentFlopCounter(TorchDispatchMode):
         out = func(*args, **kwargs)
         packet = func._overloadpacket
         formula = self._formulas.get(packet)
+        name = str(packet)
         if formula is not None:
-            self.counts[(self._component(), str(packet))] += int(formula(*args, **kwargs, out_val=out))
+            self.counts[(self._component(), name)] += int(formula(*args, **kwargs, out_val=out))
+        if name in ELEMENTWISE:
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            self.elements[(self._component(), name)] += first.numel()
+        elif name == "aten.convolution" and len(args) > 2 and args[2] is not None:
+            self.elements[(self._component(), "conv bias")] += out.numel()
         return out
 
     def total(self) -> int:

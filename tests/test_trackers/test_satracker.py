@@ -236,6 +236,53 @@ def test_paper_size_mac_breakdown_sums_to_the_total_on_meta(paper_meta):
     assert abs(part("template", "") - 4.830) < 0.001 and abs(part("search", "") - 18.766) < 0.001
 
 
+def test_paper_size_detailed_breakdown_adds_up_and_matches_hand_counts_on_meta(paper_meta):
+    """The README's detailed table (``python -m trackers.models.satracker_flops``): the sub-components of each CvT
+    stage and BERT stage add up to the coarse breakdown's total, the table's rows to its total row (both columns),
+    and single parts equal their hand counts (MACs: tokens x in x out; thop-style: + conv-bias outputs + 2 per
+    BatchNorm element)."""
+    from trackers.models.satracker_flops import (ATTENTION_PRODUCTS, component_table, count_breakdown,
+                                                 cvt21_imagenet_macs, detailed_components, mac_breakdown,
+                                                 thop_style)
+
+    model, _ = paper_meta
+    parts = detailed_components(model)
+    rows, elems = count_breakdown(model, parts=parts)
+    coarse = mac_breakdown(model)
+    assert sum(n for *_, n in rows) == sum(n for *_, n in coarse) == 23_595_766_272
+    for i in (1, 2, 3):
+        fine = sum(n for _, c, _, n in rows if c.startswith(f"CvT stage {i}:"))
+        assert fine == sum(n for _, c, _, n in coarse if c.startswith(f"CvT stage {i}:"))
+    assert sum(n for _, c, _, n in rows if c.startswith("BERT")) == sum(n for _, c, _, n in coarse
+                                                                     if c.startswith("BERT"))
+    table = component_table(rows, elems, [name for name, _ in parts])
+    *body, total = table
+    assert total[0] == "total" and len({c for c, *_ in body}) == len(body)
+    assert total[1] == sum(r[1] for r in body) and total[2] == sum(r[2] for r in body)
+    assert total[1] + total[2] == sum(n for *_, n in rows)
+    assert abs(total[3] - sum(r[3] for r in body)) < 1 and abs(total[3] - thop_style(rows, elems)) < 1
+
+    cell = {(s, c): 0.0 for s, c, _, _ in rows}
+    for s, c, _, n in rows:
+        cell[(s, c)] += n
+    # stage 3 MLP, one search frame: 16 blocks x 20*20 tokens x (384*1536 + 1536*384)
+    assert cell[("search", "CvT stage 3: MLP")] == 16 * 400 * (384 * 1536 + 1536 * 384)
+    # stage 1 linears: q and the output map on 80*80 tokens, k and v on the stride-2 40*40 tokens, 64 -> 64 each
+    assert cell[("search", "CvT stage 1: q/k/v/out linears")] == 64 * 64 * (6400 + 1600 + 1600 + 6400)
+    # stage 1 attention products: Q K^T and A V, 6400 queries x (16*16 template + 40*40 search keys) x 64
+    assert cell[("search", "CvT stage 1: attention products")] == 2 * 6400 * (256 + 1600) * 64
+    # corner head on the 20*20 map: towers 384 -> 256 -> 128 -> 64 -> 32 (3x3) -> 1 (1x1), twice
+    head_macs = 2 * 400 * (9 * (384 * 256 + 256 * 128 + 128 * 64 + 64 * 32) + 32)
+    head = next(r for r in table if r[0] == "corner head")
+    assert head[1:3] == (0.0, head_macs)
+    assert head[3] == head_macs + 2 * 400 * (256 + 128 + 64 + 32 + 1) + 2 * 2 * 400 * (256 + 128 + 64 + 32)
+    cvt_products = sum(n for _, c, op, n in rows if c.startswith("CvT") and op in ATTENTION_PRODUCTS)
+    assert abs(thop_style(rows, elems, cvt_products=True) - thop_style(rows, elems) - cvt_products) < 1
+    # our counting reproduces CvT-21's published 7.1 / 24.9 GFLOPs at 224 / 384 (their rule: one multiply-add, one
+    # FLOP; their class token and classifier are not in ours)
+    assert abs(cvt21_imagenet_macs() / 1e9 - 7.146) < 0.001 and abs(cvt21_imagenet_macs(384) / 1e9 - 24.812) < 0.001
+
+
 def test_every_satracker_yaml_loads_and_the_paper_recipe_is_the_papers():
     from asearch.commands.track import load_track_config
     from asearch.config import from_dict
