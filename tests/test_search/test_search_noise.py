@@ -8,7 +8,8 @@ from torch import nn
 from asearch.errors import ConfigError, DataError
 from asearch.evaluation import ope
 from asearch.search.fitness import (BNConfig, FitnessConfig, TrackingFitness, ValidationConfig, ValidationVideo,
-                                    _last_known_boxes, clear_worker_cache, track_lockstep, track_open_loop)
+                                    clear_worker_cache, track_lockstep, track_open_loop)
+from asearch.search.validation import _last_known_boxes
 from trackers.inference.base import BatchedTracker
 
 
