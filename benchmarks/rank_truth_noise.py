@@ -5,7 +5,9 @@ differ only in the retraining seed (``--set retrain.overrides.seed=S``), compare
 seed reorders the subnets, no fitness can be shown to predict it. For each pair of runs this prints Kendall τ-b and
 Spearman ρ between their stand-alone SUCs (:func:`asearch.search.rank_stats.rank_statistics`: bootstrap 95 % intervals),
 the per-subnet spread over the seeds against the spread between subnets (the seed std, and the share of the
-variance that is between subnets: ``1 - mean within-subnet variance / total variance``), and the supernet's τ-b and
+variance that is between subnets: ``1 - mean within-subnet variance / total variance``), the two-way consistency
+intraclass correlations (:func:`icc_consistency`: how much of one run's, and of the mean's, order is the subnets'
+own once each run's common shift is removed), and the supernet's τ-b and
 ρ against the mean over seeds, for the run's own fitness and for every variant a ``rank_fitness.py`` run cached in
 the first folder (``rank_fitness_scores*.json``). The subnets are matched by genome; the runs must hold the same
 ones. The table goes to ``--out`` as JSON too.
@@ -45,6 +47,25 @@ def read_rank(folder: Path, column: str = "standalone_scratch") -> Dict[str, Dic
     return out
 
 
+def icc_consistency(scores: np.ndarray) -> Dict[str, Any]:
+    """Shrout & Fleiss's two-way consistency intraclass correlations of a ``(runs, subnets)`` table: ICC(3,1), the
+    share of one run's variance that is the subnets' own (a run's common shift, e.g. a seed that is worse for every
+    subnet, removed), and ICC(3,k), the same for the mean over the ``k`` runs. From the two-way ANOVA mean squares:
+    ``MSR`` between subnets, ``MSE`` the residual; ICC(3,1) = (MSR - MSE) / (MSR + (k - 1) MSE), ICC(3,k) =
+    (MSR - MSE) / MSR. ``None`` when undefined (a constant table)."""
+    k, n = scores.shape
+    grand = scores.mean()
+    subnet_means, run_means = scores.mean(axis=0), scores.mean(axis=1)
+    msr = k * float(((subnet_means - grand) ** 2).sum()) / (n - 1)
+    mse = float(((scores - subnet_means[None, :] - run_means[:, None] + grand) ** 2).sum()) / ((n - 1) * (k - 1))
+    one = msr + (k - 1) * mse
+    tiny = 1e-12 * max(msr, mse)  # rounding: a table without differences between subnets leaves MSR at ~1e-33
+    return {"ms_subnets": msr, "ms_residual": mse,
+            "icc_3_1": (msr - mse) / one if one > tiny else None,
+            "icc_3_k": (msr - mse) / msr if msr > tiny else None,
+            "residual_std": float(np.sqrt(mse))}
+
+
 def truth_noise(runs: Sequence[Dict[str, Dict[str, float]]], names: Sequence[str],
                 fitness: Dict[str, Sequence[float]] | None = None, resamples: int = 2000) -> Dict[str, Any]:
     """The comparison of runs of :func:`read_rank` (matched by genome, in the first run's order); ``fitness``:
@@ -61,9 +82,10 @@ def truth_noise(runs: Sequence[Dict[str, Dict[str, float]]], names: Sequence[str
     total = float(np.concatenate(sa).var(ddof=1))
     out: Dict[str, Any] = {
         "runs": list(names), "subnets": len(genomes),
-        "standalone": sa.tolist(), "standalone_mean": mean.tolist(),
+        "standalone": sa.tolist(), "standalone_mean": mean.tolist(), "run_means": sa.mean(axis=1).tolist(),
         "seed_std_mean": float(np.sqrt(within)), "between_subnet_std": float(mean.std(ddof=1)),
         "between_share": (1.0 - within / total) if total > 0 else None,
+        **icc_consistency(sa),
         "pairs": {f"{names[i]} vs {names[j]}": rank_statistics(sa[i], sa[j], resamples)
                   for i, j in combinations(range(len(runs)), 2)}}
     scores = {"own fitness": [runs[0][g]["supernet"] for g in genomes], **(fitness or {})}
@@ -118,6 +140,11 @@ def main(argv: List[str]) -> int:
     print(f"seed std (mean over subnets) {100 * res['seed_std_mean']:.2f} points; between-subnet std of the mean "
           f"{100 * res['between_subnet_std']:.2f}; share of variance between subnets "
           f"{'n/a' if share is None else f'{share:.2f}'}")
+    icc1, icck = res["icc_3_1"], res["icc_3_k"]
+    print(f"run means {' '.join(f'{100 * m:.1f}' for m in res['run_means'])}; with each run's shift removed: "
+          f"residual std {100 * res['residual_std']:.2f} points, ICC(3,1) "
+          f"{'n/a' if icc1 is None else f'{icc1:.2f}'} (one run), ICC(3,{len(folders)}) "
+          f"{'n/a' if icck is None else f'{icck:.2f}'} (their mean)")
     print("| pair of runs | τ-b [95 %] | ρ [95 %] | top-3 overlap |\n|---|---:|---:|---:|")
     for name, stat in res["pairs"].items():
         print(f"| {name} | {_fmt(stat['kendall_tau_b'])} | {_fmt(stat['spearman_rho'])} | "

@@ -198,6 +198,13 @@ def test_rank_truth_noise_worked_example(tmp_path, load_benchmark_script, capsys
     assert res["between_share"] == pytest.approx(1 - (0.04 / 3) / (0.04 / 5))
     assert res["seed_std_mean"] == pytest.approx(np.sqrt(0.04 / 3))
     assert res["supernet_vs_mean"]["own fitness"]["kendall_tau_b"]["value"] is None  # the seed means are all tied
+    # two-way ANOVA: subnet means all 0.2 (MSR = 0), run means both 0.2, residuals -0.1, 0, 0.1 / 0.1, 0, -0.1:
+    # SSE 0.04 over (3 - 1)(2 - 1) = 2 degrees of freedom, MSE 0.02; ICC(3,1) = (0 - 0.02) / (0 + 0.02) = -1
+    assert res["ms_residual"] == pytest.approx(0.02) and res["icc_3_1"] == pytest.approx(-1.0)
+    assert res["icc_3_k"] is None
+    # a common shift of one run leaves the consistency ICC at 1: 0.1, 0.2, 0.3 and 0.2, 0.3, 0.4
+    icc = mod.icc_consistency(np.array([[0.1, 0.2, 0.3], [0.2, 0.3, 0.4]]))
+    assert icc["icc_3_1"] == pytest.approx(1.0) and icc["icc_3_k"] == pytest.approx(1.0)
     assert "a vs b" in capsys.readouterr().out
     _write_rank_csv(tmp_path / "c", [(g[0], 0.1, 0.1), (g[1], 0.2, 0.2), ([[3]], 0.3, 0.3)])
     with pytest.raises(ValueError, match="same subnets"):
