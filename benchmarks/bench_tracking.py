@@ -26,6 +26,8 @@ Comparisons (latency ratios, measured side by side in this run):
    template branch before tracking;
 3. VLT_TT / TransT (128/256), VLT_OST / OSTrack (128/256, ViT-B/16 CE), VLT_RPN++ / SiamRPN++ (127/255);
 4. PJVLT / OSTrack and COST / TransT (128/256) when both families run (PJVLT is built on OSTrack, COST on TransT).
+5. CTRTNL's global frame / its local frame, and its local frame / SiamRPN++ (127/255) when ``rpn`` runs too (its
+   local tracker is SiamRPN++; neither ratio has a paper value).
 
 A family whose models are not registered (or fail to build) gets a "not available" row, so the script always runs.
 
@@ -327,6 +329,10 @@ class Report:
             add("PJVLT / OSTrack", "pjvlt", "ostrack")
         if "cost" in fams and "tt" in fams:
             add("COST / TransT", "cost", "transt")
+        if "ctrtnl" in fams:  # what a frame that goes global (TSR) costs over one that stays local
+            add("CTRTNL global / local frame", "ctrtnl:tsr", "ctrtnl")
+            if "rpn" in fams:
+                add("CTRTNL local frame / SiamRPN++", "ctrtnl", "siamrpnpp")
         return rows
 
     def format(self) -> str:

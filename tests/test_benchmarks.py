@@ -55,6 +55,8 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
         assert float(rows[label][5]) > 0 and float(rows[label][6]) > 0, rows[label]
     assert float(rows["PJVLT / OSTrack"][1]) > 0 and float(rows["COST / TransT"][1]) > 0
     assert rows["PJVLT / OSTrack"][2] == "-" and rows["COST / TransT"][2] == "-"
+    assert float(rows["CTRTNL global / local frame"][1]) > 0 and rows["CTRTNL global / local frame"][2] == "-"
+    assert float(rows["CTRTNL local frame / SiamRPN++"][1]) > 0
     assert "PJVLT (tiny.yaml): language model" in text and "INCLUDING tokenisation" in text
     # ratios: paper latency ratios are FPS_baseline / FPS_VL
     assert rows["VLT_SCAR / SiamCAR"][2] == "1.209" and rows["VLT_SCAR / SiamCAR"][3] == "<= 1.2"
