@@ -12,9 +12,11 @@ the ratios compare them under the same machine load. Reported per tracker:
 * ``language ms``: the per-video cost of encoding the video's sentence with the text encoder (VL trackers only);
 * the paper's FPS (paper 000, RTX 2080Ti; PJVLT and COST: their papers' cards) for reference.
 
-Token-language trackers (families ``pjvlt``, ``satracker``, ``cost``; ``bench_tracking_cases.py``): their own
-language model runs inside ``tracker.initialize``, so their ``template ms`` includes tokenisation and every language
-layer and ``language ms`` is that part timed alone (a share of it, not an addition).
+Token-language trackers (families ``pjvlt``, ``satracker``, ``cost``, ``ctrtnl``; ``bench_tracking_cases.py``): their
+own language model runs inside ``tracker.initialize``, so their ``template ms`` includes tokenisation and every
+language layer and ``language ms`` is that part timed alone (a share of it, not an addition). CTRTNL has two rows, a
+frame that stays local (SiamRPN++ + AdaRS) and one that runs TSR over the whole frame (T^ars set below / above
+every AdaRS score).
 
 Comparisons (latency ratios, measured side by side in this run):
 
@@ -24,6 +26,8 @@ Comparisons (latency ratios, measured side by side in this run):
    template branch before tracking;
 3. VLT_TT / TransT (128/256), VLT_OST / OSTrack (128/256, ViT-B/16 CE), VLT_RPN++ / SiamRPN++ (127/255);
 4. PJVLT / OSTrack and COST / TransT (128/256) when both families run (PJVLT is built on OSTrack, COST on TransT).
+5. CTRTNL's global frame / its local frame, and its local frame / SiamRPN++ (127/255) when ``rpn`` runs too (its
+   local tracker is SiamRPN++; neither ratio has a paper value).
 
 A family whose models are not registered (or fail to build) gets a "not available" row, so the script always runs.
 
@@ -36,7 +40,7 @@ Usage::
     python benchmarks/bench_tracking.py                       # paper sizes, all families, CUDA when present
     python benchmarks/bench_tracking.py --small --frames 5    # tiny widths and crops: a quick smoke run
     python benchmarks/bench_tracking.py --device cpu --threads 2 --families scar --out latency.md
-    python benchmarks/bench_tracking.py --device cpu --threads 1 --families pjvlt,satracker,cost --frames 5
+    python benchmarks/bench_tracking.py --device cpu --threads 1 --families pjvlt,satracker,cost,ctrtnl --frames 5
 """
 from __future__ import annotations
 
@@ -54,8 +58,8 @@ import torch
 
 if str(Path(__file__).resolve().parent) not in sys.path:  # the sibling module, also when loaded by file path
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tracking_cases import (TOKEN_DISPLAY, TOKEN_PAPER_FPS, build_token_case, paper_configs,  # noqa: E402
-                                  resolve_genome, small_configs, token_notes)
+from bench_tracking_cases import (CTRTNL_NOTE, TOKEN_DISPLAY, TOKEN_PAPER_FPS, build_ctrtnl_cases,  # noqa: E402
+                                  build_token_case, paper_configs, resolve_genome, small_configs, token_notes)
 
 #: paper 000's tracking speeds on one RTX 2080Ti (FPS)
 PAPER_FPS: Dict[str, float] = {"siamcar": 52.0, "vlt_scar": 43.0, "transt": 32.0, "vlt_tt": 35.0,
@@ -261,11 +265,16 @@ def build_case(key: str, cfg: Dict[str, Any], frame: np.ndarray, device: torch.d
 
 
 def build_token_row(key: str, small: bool, frame: np.ndarray, device: torch.device, notes: List[str]) -> List[Case]:
-    """The case of a token-language tracker (PJVLT, SATracker, COST: :func:`bench_tracking_cases.build_token_case`),
-    its own language part timed per video; its notes are added to ``notes``."""
-    t = build_token_case(key, small, frame, INIT_BOX, SENTENCE, device)
-    notes += [n for n in [t.note, *token_notes()] if n not in notes]
-    return [Case(t.key, t.label, t.crops, t.step, t.video, t.paper_fps, True, language=t.language)]
+    """The cases of a token-language tracker (PJVLT, SATracker, COST: :func:`bench_tracking_cases.build_token_case`;
+    CTRTNL: two, :func:`bench_tracking_cases.build_ctrtnl_cases`), its own language part timed per video; its notes
+    are added to ``notes``."""
+    built = (build_ctrtnl_cases(small, frame, INIT_BOX, SENTENCE, device) if key == "ctrtnl"
+             else [build_token_case(key, small, frame, INIT_BOX, SENTENCE, device)])
+    extra = [CTRTNL_NOTE] if key == "ctrtnl" else []
+    for n in [*(t.note for t in built), *token_notes(), *extra]:
+        if n not in notes:
+            notes.append(n)
+    return [Case(t.key, t.label, t.crops, t.step, t.video, t.paper_fps, True, language=t.language) for t in built]
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -320,6 +329,10 @@ class Report:
             add("PJVLT / OSTrack", "pjvlt", "ostrack")
         if "cost" in fams and "tt" in fams:
             add("COST / TransT", "cost", "transt")
+        if "ctrtnl" in fams:  # what a frame that goes global (TSR) costs over one that stays local
+            add("CTRTNL global / local frame", "ctrtnl:tsr", "ctrtnl")
+            if "rpn" in fams:
+                add("CTRTNL local frame / SiamRPN++", "ctrtnl", "siamrpnpp")
         return rows
 
     def format(self) -> str:

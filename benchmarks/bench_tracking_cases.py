@@ -98,7 +98,11 @@ def resolve_genome(spec: str, seed: int) -> Any:
 # ----------------------------------------------------------------------------------------------------------------------
 # token-language trackers
 #: registry name -> table label
-TOKEN_DISPLAY: Dict[str, str] = {"pjvlt": "PJVLT", "satracker": "SATracker", "cost": "COST"}
+TOKEN_DISPLAY: Dict[str, str] = {"pjvlt": "PJVLT", "satracker": "SATracker", "cost": "COST", "ctrtnl": "CTRTNL"}
+#: CTRTNL's two rows: ``tracker.threshold`` T^ars below every AdaRS score (Eq. 19 lies in [-2, 2]: every frame stays
+#: local, SiamRPN++ + AdaRS) and above every score (TSR over the whole frame every frame); key suffix, label, T^ars
+CTRTNL_MODES: Tuple[Tuple[str, str, float], ...] = (("", "CTRTNL (local frame: SiamRPN++ + AdaRS)", -3.0),
+                                                    (":tsr", "CTRTNL (global frame: + TSR)", 3.0))
 #: the papers' FPS and the card they give (paper 002 gives no speed in the toolkit's notes)
 TOKEN_PAPER_FPS: Dict[str, Tuple[float, str]] = {"pjvlt": (54.0, "one GPU, paper 001"),
                                                   "cost": (36.0, "RTX 3090, paper 003")}
@@ -171,15 +175,33 @@ def language_work(model: torch.nn.Module, sentence: str, device: torch.device, p
     return run
 
 
+def token_tracker(key: str, small: bool, threshold: Optional[float] = None) -> Optional[Dict[str, Any]]:
+    """The ``tracker`` section a token row runs with: none (the family's defaults) except for CTRTNL, whose
+    ``tracker`` section of ``tiny.yaml`` / ``paper.yaml`` is read (T^ars is required) with ``threshold`` as T^ars."""
+    if key != "ctrtnl":
+        return None
+    import yaml
+
+    path = EXPERIMENTS / key / ("tiny.yaml" if small else "paper.yaml")
+    with open(path, encoding="utf-8") as f:
+        section = dict(yaml.safe_load(f)["tracker"])
+    if threshold is not None:
+        section["threshold"] = float(threshold)
+    return section
+
+
 def build_token_case(key: str, small: bool, frame: np.ndarray, box: Tuple[float, float, float, float],
-                     sentence: str, device: torch.device) -> TokenCase:
-    """Build tracker ``key`` (``pjvlt``, ``satracker``, ``cost``) through its registered inference policy, start
-    one video and return its timed callables."""
+                     sentence: str, device: torch.device, model: Optional[torch.nn.Module] = None,
+                     threshold: Optional[float] = None, suffix: str = "", label: Optional[str] = None) -> TokenCase:
+    """Build tracker ``key`` (``pjvlt``, ``satracker``, ``cost``, ``ctrtnl``) through its registered inference
+    policy, start one video and return its timed callables. ``model``: an already built model of ``key`` (CTRTNL's
+    two rows share one); ``threshold``: CTRTNL's T^ars; ``suffix`` / ``label``: the row's key suffix and label."""
     from trackers import registry
 
     cfg = token_config(key, small)
-    model = build_token_model(cfg, small)
-    tracker = registry.build_tracker(model, cfg, featurizer=TokenLanguage(int(model.language_dim)), device=device)
+    model = build_token_model(cfg, small) if model is None else model
+    tracker = registry.build_tracker(model, cfg, token_tracker(key, small, threshold),
+                                     featurizer=TokenLanguage(int(model.language_dim)), device=device)
     with torch.inference_mode():
         tracker.initialize(frame, box, sentence)
 
@@ -191,7 +213,7 @@ def build_token_case(key: str, small: bool, frame: np.ndarray, box: Tuple[float,
     note = (f"{TOKEN_DISPLAY[key]} ({'tiny' if small else 'paper'}.yaml): language model {text.model_id} "
             f"(random init), {layers} of its layers run once per video, max {text.max_length} tokens")
     paper = TOKEN_PAPER_FPS.get(key)
-    return TokenCase(key, TOKEN_DISPLAY[key], f"{cfg['template_size']}/{cfg['search_size']}",
+    return TokenCase(key + suffix, label or TOKEN_DISPLAY[key], f"{cfg['template_size']}/{cfg['search_size']}",
                      lambda: tracker.track(frame), video,
                      language_work(model, sentence, tracker.device, tracker.pad_texts),
                      None if paper is None else paper[0], note)
@@ -199,9 +221,25 @@ def build_token_case(key: str, small: bool, frame: np.ndarray, box: Tuple[float,
 
 def token_notes() -> List[str]:
     """The table notes on what the token rows' columns hold."""
+    labels = " / ".join(TOKEN_DISPLAY.values())
     cards = "; ".join(f"{TOKEN_DISPLAY[k]} {fps:.0f} ({card})" for k, (fps, card) in TOKEN_PAPER_FPS.items())
-    return ["PJVLT / SATracker / COST: token-level language inside the model; template ms/video is "
+    return [f"{labels}: token-level language inside the model; template ms/video is "
             "tracker.initialize INCLUDING tokenisation and every language layer (they run once per video and are "
             "cached), language ms/video is that language part timed alone (SATracker: its BERT layers without "
             "SAM's text updates), a share of the template figure, not added to it; frame ms runs no language layer",
-            f"paper FPS of the token rows: {cards}; SATracker: none given"]
+            f"paper FPS of the token rows: {cards}; SATracker, CTRTNL: none given"]
+
+
+#: the table note of CTRTNL's two rows
+CTRTNL_NOTE = ("CTRTNL: its SiamRPN++ and AdaRS are random (no local_checkpoint), so T^ars is set below / above every "
+               "AdaRS score to time a local frame (SiamRPN++ + AdaRS on its top-k proposals) and a global one (the "
+               "same + TSR: backbone and neck on the whole frame, the selector over the sliding windows at the "
+               "first box's size); a real video mixes the two as AdaRS decides")
+
+
+def build_ctrtnl_cases(small: bool, frame: np.ndarray, box: Tuple[float, float, float, float], sentence: str,
+                       device: torch.device) -> List[TokenCase]:
+    """CTRTNL's two rows (:data:`CTRTNL_MODES`), one model: every frame local, every frame global."""
+    model = build_token_model(token_config("ctrtnl", small), small)
+    return [build_token_case("ctrtnl", small, frame, box, sentence, device, model, t, suffix, label)
+            for suffix, label, t in CTRTNL_MODES]

@@ -38,7 +38,9 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
                                 ("SiamCAR", "63/127", "52"), ("VLT_TT", "64/128", "35"), ("TransT", "64/128", "32"),
                                 ("VLT_OST", "64/128", "31"), ("OSTrack", "64/128", "33"),
                                 ("VLT_RPN++", "63/127", "-"), ("SiamRPN++", "63/127", "-"),
-                                ("PJVLT", "64/128", "54"), ("SATracker", "64/128", "-"), ("COST", "64/128", "36")]:
+                                ("PJVLT", "64/128", "54"), ("SATracker", "64/128", "-"), ("COST", "64/128", "36"),
+                                ("CTRTNL (local frame: SiamRPN++ + AdaRS)", "63/127", "-"),
+                                ("CTRTNL (global frame: + TSR)", "63/127", "-")]:
         cells = rows[label]
         assert cells[1] == crops and cells[-1] == paper, cells
         ms, fps = float(cells[2]), float(cells[4])  # ms printed with 1 decimal (+-0.05), FPS with 1 (+-0.05)
@@ -48,10 +50,13 @@ def test_small_run_prints_every_row(bench, capsys, tmp_path):
     assert rows["VLT_RPN++"][5] != "-" and rows["VLT_RPN++"][6] != "-" and rows["SiamRPN++"][6] == "-"
     assert rows["VLT_SCAR without template cache"][5] == "-"
     # token-language rows (tiny.yaml models): their own language part timed per video, inside the template figure
-    for label in ("PJVLT", "SATracker", "COST"):
+    for label in ("PJVLT", "SATracker", "COST", "CTRTNL (local frame: SiamRPN++ + AdaRS)",
+                  "CTRTNL (global frame: + TSR)"):
         assert float(rows[label][5]) > 0 and float(rows[label][6]) > 0, rows[label]
     assert float(rows["PJVLT / OSTrack"][1]) > 0 and float(rows["COST / TransT"][1]) > 0
     assert rows["PJVLT / OSTrack"][2] == "-" and rows["COST / TransT"][2] == "-"
+    assert float(rows["CTRTNL global / local frame"][1]) > 0 and rows["CTRTNL global / local frame"][2] == "-"
+    assert float(rows["CTRTNL local frame / SiamRPN++"][1]) > 0
     assert "PJVLT (tiny.yaml): language model" in text and "INCLUDING tokenisation" in text
     # ratios: paper latency ratios are FPS_baseline / FPS_VL
     assert rows["VLT_SCAR / SiamCAR"][2] == "1.209" and rows["VLT_SCAR / SiamCAR"][3] == "<= 1.2"
@@ -113,6 +118,36 @@ def test_token_case_runs_the_language_once_per_video(bench):
         case.language()
         assert len(calls) == 4
     assert case.vl and case.crops == "64/128" and any("PJVLT (tiny.yaml)" in n for n in notes)
+
+
+def test_ctrtnl_rows_time_a_local_and_a_global_frame(bench):
+    """CTRTNL's two rows share one tiny model: T^ars below every AdaRS score keeps each frame local (no TSR), above
+    every score runs TSR each frame; the per-video step runs its language layers, the frame step none."""
+    import numpy as np
+
+    frame = np.random.default_rng(0).integers(0, 256, (*bench.FRAME_SHAPE, 3), dtype=np.uint8)
+    notes = []
+    local, glob = bench.build_token_row("ctrtnl", True, frame, torch.device("cpu"), notes)
+    assert (local.key, glob.key) == ("ctrtnl", "ctrtnl:tsr") and local.crops == glob.crops == "63/127"
+    from asearch.language import TokenTextEncoder
+
+    calls = []
+    real = TokenTextEncoder.layer
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TokenTextEncoder, "layer", counting)
+        first, second = local.step(), glob.step()
+        assert first["mode"] == "local" and first["tsr_score"] is None
+        assert second["mode"] == "global" and second["tsr_score"] is not None and len(second["box"]) == 4
+        assert not calls
+        local.video()
+        assert len(calls) == 6  # tiny.yaml: the packaged MiniLM's 6 layers, once per video
+    assert any("CTRTNL (tiny.yaml): language model" in n for n in notes)
+    assert any("T^ars is set below / above" in n for n in notes) and len(notes) == len(set(notes))
 
 
 def test_token_family_alone_prints_its_row_and_no_ratio_table(bench, capsys):
