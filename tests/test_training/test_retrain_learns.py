@@ -25,7 +25,7 @@ vlt_ost    0.160-0.458                         0.799-0.875
 siamrpnpp  0.436-0.587                         0.645-0.689
 vlt_rpnpp  0.153-0.364                         0.487-0.605
 pjvlt      0.528-0.640 (4 perturbations)       0.908-0.915
-satracker  0.684-0.699 (2 perturbations)       0.872-0.875
+satracker  0.655-0.733                         0.856-0.888
 cost       0.181-0.539                         0.507-0.663
 =========  ==================================  ==================
 
@@ -33,11 +33,12 @@ PJVLT (issue 21; its tiny language model frozen, 400 steps, ~50 s on one idle co
 only, seeds 0 and 1 x 1 and 2 threads (``python benchmarks/outcome_margins.py -k "issue6 and pjvlt" --seeds 0 1
 --threads 1 2 --jobs 1``): SUC gain 0.555 / 0.528 / 0.573 / 0.640 (seed/threads 0/1, 0/2, 1/1, 1/2), loss drop
 0.913 / 0.908 / 0.914 / 0.915; seed 2 was not run.
-SATracker (issue 22; its tiny language model frozen, 400 steps, ~160 s per test on a shared, loaded 2-core machine)
-was measured at 1 thread only, one perturbation per call (``python benchmarks/outcome_margins.py -k "issue6 and
-satracker" --seeds S --threads 1 --jobs 1``): SUC gain 0.699 / 0.684 (seed 0 / 1), loss drop 0.872 / 0.875. The
-2-thread runs (seed 0 and 1) did not finish: on that machine, beside another job, one ran past 600 s and was stopped,
-the other past 21 minutes; 2 threads and seed 2 are not measured. The threshold 0.05 is 0.07x the smallest gain.
+SATracker (issue 22; its tiny language model frozen, 400 steps, ~160 s per test on one core) was measured at all six
+perturbations, one per call at 1 thread (``python benchmarks/outcome_margins.py -k "issue6 and satracker" --seeds S
+--threads 1 --jobs 1``; seed 2 on 2026-12-08) and at 2 threads on 2026-12-08 (``--seeds 0 1 2 --threads 2 --jobs
+1``, on otherwise idle cores: earlier 2-thread attempts beside other jobs ran past 10 and 21 minutes and were
+stopped): SUC gain 0.699 / 0.684 / 0.733 (seeds 0 / 1 / 2, 1 thread), 0.655 / 0.679 / 0.725 (2 threads), loss
+drop 0.856-0.888. The threshold 0.05 is 0.08x the smallest gain.
 
 COST (issue 23; 300 steps, ~80 s per test on one idle core) learns with TransT's class weighting in ``cost/tiny.yaml``
 (``loss.eos_coef`` 0.0625, ``loss.cls_weight`` 8.334, as ``transt/tiny.yaml``; measured as overrides of the then
