@@ -2,6 +2,7 @@
 rows' language timing, the ratio arithmetic and the "not available" path (no timing assertions)."""
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
 from pathlib import Path
@@ -93,24 +94,31 @@ def test_unregistered_family_is_reported_not_fatal(bench, capsys, monkeypatch):
     assert rows["VLT_RPN++"][2].startswith("not available (ConfigError") and rows["VLT_RPN++"][-1] == "-"
 
 
+@contextlib.contextmanager
+def _counting_language_layers():
+    """A list that gets one entry per call of ``TokenTextEncoder.layer`` inside the block (the layer still runs)."""
+    from asearch.language import TokenTextEncoder
+
+    calls, real = [], TokenTextEncoder.layer
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return real(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(TokenTextEncoder, "layer", counting)
+        yield calls
+
+
 def test_token_case_runs_the_language_once_per_video(bench):
     """A token-language tracker at tiny size: the frame step uses the cached words (no language layer per frame),
     the per-video step and the language part alone run the model's language layers."""
     import numpy as np
 
     frame = np.random.default_rng(0).integers(0, 256, (*bench.FRAME_SHAPE, 3), dtype=np.uint8)
-    calls, notes = [], []
+    notes = []
     (case,) = bench.build_token_row("pjvlt", True, frame, torch.device("cpu"), notes)
-    from asearch.language import TokenTextEncoder
-
-    real = TokenTextEncoder.layer
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return real(self, *args, **kwargs)
-
-    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TokenTextEncoder, "layer", counting)
+    with torch.inference_mode(), _counting_language_layers() as calls:
         box = case.step()["box"]
         assert len(box) == 4 and not calls
         case.video()
@@ -129,17 +137,7 @@ def test_ctrtnl_rows_time_a_local_and_a_global_frame(bench):
     notes = []
     local, glob = bench.build_token_row("ctrtnl", True, frame, torch.device("cpu"), notes)
     assert (local.key, glob.key) == ("ctrtnl", "ctrtnl:tsr") and local.crops == glob.crops == "63/127"
-    from asearch.language import TokenTextEncoder
-
-    calls = []
-    real = TokenTextEncoder.layer
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return real(self, *args, **kwargs)
-
-    with torch.inference_mode(), pytest.MonkeyPatch.context() as mp:
-        mp.setattr(TokenTextEncoder, "layer", counting)
+    with torch.inference_mode(), _counting_language_layers() as calls:
         first, second = local.step(), glob.step()
         assert first["mode"] == "local" and first["tsr_score"] is None
         assert second["mode"] == "global" and second["tsr_score"] is not None and len(second["box"]) == 4
