@@ -58,16 +58,12 @@ def video_names(sequences: Sequence[Any]) -> List[str]:
     return [s.name for s in sequences]
 
 
-def n_frames(seq: Any, frames: Optional[int]) -> int:
-    """Frames tracked of ``seq`` with ``--frames`` (all when None)."""
-    return len(seq) if not frames else min(len(seq), int(frames))
-
-
 def finished(folder: Path, sequences: Sequence[Any], frames: Optional[int]) -> bool:
     """True when every sequence has complete results (and its switch record) in ``folder``."""
     from asearch.evaluation.results import results_done
+    from trackers.runner import tracked_frames
 
-    return all(results_done(folder, s.name, n_frames(s, frames)) and (folder / f"{s.name}_info.json").is_file()
+    return all(results_done(folder, s.name, tracked_frames(s, frames)) and (folder / f"{s.name}_info.json").is_file()
                for s in sequences)
 
 
@@ -97,10 +93,11 @@ def score(folder: Path, sequences: Sequence[Any], frames: Optional[int], protoco
     that went global, and the tracking seconds summed over the videos."""
     from asearch.evaluation.metrics import ope
     from asearch.evaluation.results import read_frame_info, read_results, read_speed
+    from trackers.runner import tracked_frames
 
     names = video_names(sequences)
     preds = [read_results(folder, n) for n in names]
-    cut = [n_frames(s, frames) for s in sequences]
+    cut = [tracked_frames(s, frames) for s in sequences]
     res = ope(preds, [np.asarray(s.boxes)[:k] for s, k in zip(sequences, cut)],
               visible=[None if s.visible is None else np.asarray(s.visible)[:k] for s, k in zip(sequences, cut)],
               protocol=protocol, names=names)

@@ -23,10 +23,11 @@ from asearch.errors import DataError
 from asearch.evaluation.results import results_done, write_frame_info, write_results
 from asearch.runtime import plain_progress
 
-__all__ = ["run_dataset", "track_sequence"]
+__all__ = ["run_dataset", "track_sequence", "tracked_frames"]
 
 
-def _n_frames(seq: Any, max_frames: Optional[int]) -> int:
+def tracked_frames(seq: Any, max_frames: Optional[int]) -> int:
+    """The frames of ``seq`` a run with ``max_frames`` tracks (all when ``None`` or 0)."""
     return len(seq) if not max_frames else min(len(seq), int(max_frames))
 
 
@@ -44,7 +45,7 @@ def track_sequence(tracker: Any, seq: Any, max_frames: Optional[int] = None,
     """Track one sequence with a one-video tracker: ``{'boxes': N×4, 'times': [...], 'scores': [...], 'info':
     [...]}`` (``info``: per frame the result's values of the tracker's ``frame_info_keys``, frame 0 ``mode: init``);
     ``init_box(seq)``: the first box (default: the ground truth)."""
-    n = _n_frames(seq, max_frames)
+    n = tracked_frames(seq, max_frames)
     box = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
     keys = _info_keys(tracker)
     boxes, times, scores, info = [box], [], [1.0], [_INIT]
@@ -97,7 +98,7 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         seqs = seqs[:int(limit_videos)]
     todo, skipped = [], []
     for seq in seqs:
-        if not overwrite and results_done(out_dir, seq.name, _n_frames(seq, max_frames)):
+        if not overwrite and results_done(out_dir, seq.name, tracked_frames(seq, max_frames)):
             skipped.append(seq.name)
         else:
             todo.append(seq)
@@ -106,7 +107,7 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         return summary
     from tqdm import tqdm
 
-    bar = tqdm(total=sum(_n_frames(s, max_frames) for s in todo), unit="frame", disable=not progress,
+    bar = tqdm(total=sum(tracked_frames(s, max_frames) for s in todo), unit="frame", disable=not progress,
                desc=f"tracking {len(todo)} videos")
     tracker = tracker_factory()
 
@@ -141,7 +142,7 @@ def run_dataset(tracker_factory: Callable[[], Any], dataset: Iterable[Any], out_
         while queue and len(slots) + len(new) < batch_size:
             seq = queue.pop(0)
             first = np.asarray((init_box or _init_box)(seq), dtype=np.float64)
-            new.append({"seq": seq, "n": _n_frames(seq, max_frames), "boxes": [first], "times": [],
+            new.append({"seq": seq, "n": tracked_frames(seq, max_frames), "boxes": [first], "times": [],
                         "info": [_INIT]})
         if new:
             t0 = time.perf_counter()
