@@ -133,13 +133,18 @@ class TokenCase:
     note: str
 
 
-def token_config(key: str, small: bool) -> Dict[str, Any]:
-    """The ``model`` section of ``experiments/<key>/tiny.yaml`` (``small``) or ``paper.yaml``."""
+def _token_section(key: str, small: bool, section: str) -> Dict[str, Any]:
+    """Section ``section`` of ``experiments/<key>/tiny.yaml`` (``small``) or ``paper.yaml`` as written there."""
     import yaml
 
     path = EXPERIMENTS / key / ("tiny.yaml" if small else "paper.yaml")
     with open(path, encoding="utf-8") as f:
-        return dict(yaml.safe_load(f)["model"])
+        return dict(yaml.safe_load(f)[section])
+
+
+def token_config(key: str, small: bool) -> Dict[str, Any]:
+    """The ``model`` section of ``experiments/<key>/tiny.yaml`` (``small``) or ``paper.yaml``."""
+    return _token_section(key, small, "model")
 
 
 def build_token_model(cfg: Dict[str, Any], small: bool) -> torch.nn.Module:
@@ -180,11 +185,7 @@ def token_tracker(key: str, small: bool, threshold: Optional[float] = None) -> O
     ``tracker`` section of ``tiny.yaml`` / ``paper.yaml`` is read (T^ars is required) with ``threshold`` as T^ars."""
     if key != "ctrtnl":
         return None
-    import yaml
-
-    path = EXPERIMENTS / key / ("tiny.yaml" if small else "paper.yaml")
-    with open(path, encoding="utf-8") as f:
-        section = dict(yaml.safe_load(f)["tracker"])
+    section = _token_section(key, small, "tracker")
     if threshold is not None:
         section["threshold"] = float(threshold)
     return section
