@@ -23,7 +23,7 @@ from trackers.flops import ComponentFlopCounter
 from trackers.models.satracker import SATracker, SATrackerModelConfig, SATrackerTextConfig, build_satracker_model
 
 __all__ = ["components", "component_table", "conventions", "count_breakdown", "detailed_components", "mac_breakdown",
-           "paper_size_model", "paper_size_variant", "thop_style",
+           "paper_size_model", "thop_style",
            "cvt21_imagenet_macs", "ATTENTION_PRODUCTS", "NORMS"]
 
 #: operators of the attention products (``q @ k^T``, ``attn @ v``; also the einsum of Eq. 4's map)
@@ -140,6 +140,12 @@ def mac_breakdown(model: SATracker, text_length: int = 30, templates: int = 1, d
 NORMS = ("aten.native_layer_norm", "aten.native_batch_norm", "aten._native_batch_norm_legit_no_training")
 
 
+def _thop_elements(op: str, n: float) -> float:
+    """What thop charges for ``n`` output elements of ``op``: one addition per conv-bias output, 2 per norm
+    element (:data:`NORMS`), nothing for the rest (softmax, GELU, resampling)."""
+    return n if op == "conv bias" else 2 * n if op in NORMS else 0.0
+
+
 def thop_style(rows: List[Row], elems: List[Row], cvt_products: bool = False) -> float:
     """What a module-hook counter in the manner of thop reports for these rows: ``nn.Linear`` and ``nn.Conv2d``
     multiply-accumulates, one addition per conv-bias output, 2 per BatchNorm / LayerNorm element, nothing for the
@@ -148,7 +154,7 @@ def thop_style(rows: List[Row], elems: List[Row], cvt_products: bool = False) ->
     ptflops-style counter) and MixFormer (for thop) do (``T_Q * T_KV * dim`` twice per block); BERT's and SAM's
     products stay out."""
     total = sum(n for _, _, op, n in rows if op not in ATTENTION_PRODUCTS)
-    total += sum(n for _, _, op, n in elems if op == "conv bias") + 2 * sum(n for _, _, op, n in elems if op in NORMS)
+    total += sum(_thop_elements(op, n) for _, _, op, n in elems)
     if cvt_products:
         total += sum(n for _, c, op, n in rows if op in ATTENTION_PRODUCTS and c.startswith("CvT"))
     return total
@@ -166,29 +172,21 @@ def component_table(rows: List[Row], elems: List[Row], order: Sequence[str] = ()
             cell[2] += n
     for _, comp, op, n in elems:
         cell = table.setdefault(comp, [0.0, 0.0, 0.0])
-        cell[2] += n if op == "conv bias" else 2 * n if op in NORMS else 0.0
+        cell[2] += _thop_elements(op, n)
     out = [(c, t, s, h) for c, (t, s, h) in table.items() if t or s or h]
     out.append(("total", sum(r[1] for r in out), sum(r[2] for r in out), sum(r[3] for r in out)))
     return out
 
 
-def paper_size_model(search_size: int = 320, template_size: int = 128) -> SATracker:
-    """The paper-size SATracker (CvT-21, BERT-base with random weights from ``BertConfig()``) on ``meta``."""
-    from transformers import BertConfig
-
-    cfg = SATrackerModelConfig(template_size=template_size, search_size=search_size,
-                               text=SATrackerTextConfig(encoder="bert-base-uncased", width=768))
-    with torch.device("meta"):
-        return build_satracker_model(cfg, pretrained=False, text_config=BertConfig()).eval()
-
-
-def paper_size_variant(search_size: int = 320, head_channels: int = 256) -> SATracker:
-    """:func:`paper_size_model` with another search size or corner-head width (what-ifs of the README table)."""
+def paper_size_model(search_size: int = 320, template_size: int = 128, head_channels: int = 256) -> SATracker:
+    """The paper-size SATracker (CvT-21, BERT-base with random weights from ``BertConfig()``) on ``meta``; another
+    search size or corner-head width are the what-ifs of the README table."""
     from transformers import BertConfig
 
     from trackers.models.satracker import CornerHeadConfig
 
-    cfg = SATrackerModelConfig(search_size=search_size, head=CornerHeadConfig(channels=head_channels),
+    cfg = SATrackerModelConfig(template_size=template_size, search_size=search_size,
+                               head=CornerHeadConfig(channels=head_channels),
                                text=SATrackerTextConfig(encoder="bert-base-uncased", width=768))
     with torch.device("meta"):
         return build_satracker_model(cfg, pretrained=False, text_config=BertConfig()).eval()
@@ -227,7 +225,7 @@ def conventions(text_length: int = 30) -> List[Tuple[str, float]]:
     norm_elems = sum(n for _, _, op, n in elems if op in NORMS)
     other_elems = sum(n for _, _, op, n in elems if op not in NORMS and op != "conv bias")
     two = count_breakdown(model, text_length, 2)
-    wide_model = paper_size_variant(head_channels=384)
+    wide_model = paper_size_model(head_channels=384)
     wide = count_breakdown(wide_model, text_length, 2)
     two_text = count_breakdown(model, text_length, 2, text_per_template=True)
     wide_text = count_breakdown(wide_model, text_length, 2, text_per_template=True)
@@ -254,7 +252,7 @@ def conventions(text_length: int = 30) -> List[Tuple[str, float]]:
     for n in (40, 64, 88):
         out.append((f"MACs, text of {n} tokens", _total(mac_breakdown(model, n)) / g))
     for size in (352, 384):
-        out.append((f"MACs, search region {size}", _total(mac_breakdown(paper_size_variant(size), text_length)) / g))
+        out.append((f"MACs, search region {size}", _total(mac_breakdown(paper_size_model(size), text_length)) / g))
     return out
 
 
